@@ -1,0 +1,52 @@
+"""Flask commands: demo data and accounts."""
+
+import click
+from email_validator import EmailNotValidError, validate_email
+from flask import Flask
+from sqlalchemy import func, select
+
+from didactics.auth.models import Role, User
+from didactics.extensions import db
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(demo_command)
+    app.cli.add_command(create_user_command)
+
+
+@click.command("demo")
+@click.option("--force", is_flag=True, help="Erase a database that holds real people.")
+def demo_command(force: bool) -> None:
+    """(Re)create the demo program: people, schedule, sign-ups and attendance."""
+    from didactics.demo import DEMO_SIGNINS, NotDemoData, build_demo
+
+    try:
+        build_demo(force=force)
+    except NotDemoData as error:
+        raise click.ClickException(str(error)) from error
+    click.echo("Demo data created.")
+    click.echo(DEMO_SIGNINS)
+
+
+@click.command("create-user")
+@click.argument("email")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--name", required=True)
+def create_user_command(email: str, role: str, name: str) -> None:
+    """Create an account and print its one-time set-password link."""
+    from didactics.auth.util import set_password_url
+
+    try:
+        email = validate_email(email, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        raise click.ClickException(f"'{email}' is not an email address.") from error
+    if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
+        raise click.ClickException(f"{email} already has an account.")
+    if not name.strip():
+        raise click.ClickException("The name is empty.")
+    user = User(email=email, name=name.strip(), role=Role(role))
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"Created {user.name} <{user.email}> as {user.role.value}.")
+    click.echo("One-time link to set the password (valid for 7 days):")
+    click.echo(set_password_url(user))

@@ -1,0 +1,1 @@
+"""Feeds keep no tables of their own: the token is on the person, the switch on the program."""

@@ -1,0 +1,169 @@
+"""People: the coordinator adds, imports, edits and deactivates; everyone has a page."""
+
+from flask import abort, flash, redirect, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+
+from didactics.auth.models import Role, Track, User
+from didactics.auth.util import coordinator_required, set_password_url
+from didactics.extensions import db
+from didactics.people import bp
+from didactics.people.forms import ImportForm, NewPersonForm, PersonForm
+from didactics.people.importing import create_people, parse_people_csv
+from didactics.web import page_sections, render
+
+
+def _people(include_inactive: bool) -> list[User]:
+    query = select(User).order_by(User.role, func.lower(User.name))
+    if not include_inactive:
+        query = query.where(User.is_active.is_(True))
+    return list(db.session.scalars(query))
+
+
+@bp.get("/people")
+@coordinator_required
+def index():
+    show_all = request.args.get("all") == "1"
+    return render(
+        "people/index.html",
+        people=_people(show_all),
+        show_all=show_all,
+        form=NewPersonForm(),
+        roles=list(Role),
+    )
+
+
+@bp.post("/people")
+@coordinator_required
+def add():
+    form = NewPersonForm()
+    if form.validate_on_submit():
+        email = form.email.data.strip().lower()
+        if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
+            form.email.errors.append("Someone with this email already has an account.")
+        else:
+            user = User(email=email)
+            _apply(form, user)
+            db.session.add(user)
+            db.session.commit()
+            return render("people/added.html", person=user, link=set_password_url(user))
+    return render(
+        "people/index.html",
+        people=_people(False),
+        show_all=False,
+        form=form,
+        roles=list(Role),
+        status=400,
+    )
+
+
+def _apply(form: PersonForm, user: User) -> None:
+    user.name = form.name.data.strip()
+    user.role = Role(form.role.data)
+    user.track = Track(form.track.data) if form.track.data else None
+    user.starts_on = form.starts_on.data
+    user.ends_on = form.ends_on.data
+
+
+def _load(person_id: int) -> User:
+    return db.get_or_404(User, person_id)
+
+
+@bp.route("/people/<int:person_id>/edit", methods=["GET", "POST"])
+@coordinator_required
+def edit(person_id: int):
+    person = _load(person_id)
+    form = PersonForm(obj=person if request.method == "GET" else None)
+    if request.method == "GET":
+        form.role.data = person.role.value
+        form.track.data = person.track.value if person.track else ""
+    if form.validate_on_submit():
+        if person.id == current_user.id and form.role.data != Role.COORDINATOR.value:
+            form.role.errors.append("You cannot take away your own coordinator role.")
+        else:
+            _apply(form, person)
+            db.session.commit()
+            flash(f"Saved {person.name}.", "success")
+            return redirect(url_for("people.index"))
+    status = 400 if request.method == "POST" else 200
+    return render("people/edit.html", person=person, form=form, status=status)
+
+
+@bp.post("/people/<int:person_id>/deactivate")
+@coordinator_required
+def deactivate(person_id: int):
+    person = _load(person_id)
+    if person.id == current_user.id:
+        flash("You cannot deactivate your own account.", "error")
+    else:
+        person.is_active = False
+        db.session.commit()
+        flash(f"{person.name} can no longer sign in. Their history is kept.", "success")
+    return redirect(url_for("people.index"))
+
+
+@bp.post("/people/<int:person_id>/reactivate")
+@coordinator_required
+def reactivate(person_id: int):
+    person = _load(person_id)
+    person.is_active = True
+    db.session.commit()
+    flash(f"{person.name} can sign in again.", "success")
+    return redirect(url_for("people.index", all=1))
+
+
+@bp.post("/people/<int:person_id>/link")
+@coordinator_required
+def new_link(person_id: int):
+    person = _load(person_id)
+    if not person.is_active:
+        flash("Reactivate the account first.", "error")
+        return redirect(url_for("people.index", all=1))
+    return render("people/added.html", person=person, link=set_password_url(person), again=True)
+
+
+@bp.route("/people/import", methods=["GET", "POST"])
+@coordinator_required
+def import_csv():
+    form = ImportForm()
+    preview = None
+    text = ""
+    status = 200
+    if form.validate_on_submit():
+        upload = form.file.data
+        if upload and getattr(upload, "filename", ""):
+            raw = upload.read()
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                form.file.errors.append("Save the file as CSV (UTF-8) and try again.")
+                return render("people/import.html", form=form, preview=None, text="", status=400)
+        else:
+            text = form.text.data or ""
+        preview = parse_people_csv(text)
+        if request.form.get("confirm") == "1" and preview.ok:
+            users = create_people(preview)
+            db.session.commit()
+            links = [(u, set_password_url(u)) for u in users]
+            return render("people/imported.html", links=links)
+        if not preview.ok:
+            status = 400
+    elif request.method == "POST":
+        status = 400
+    return render("people/import.html", form=form, preview=preview, text=text, status=status)
+
+
+@bp.get("/people/<int:person_id>")
+@login_required
+def person(person_id: int):
+    person = _load(person_id)
+    if not current_user.can_view_person(person):
+        abort(403)
+    sections = page_sections.collect("person", person, current_user)
+    return render("people/person.html", person=person, sections=sections)
+
+
+@bp.get("/me")
+@login_required
+def me():
+    return redirect(url_for("people.person", person_id=current_user.id))

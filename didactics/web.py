@@ -1,0 +1,199 @@
+"""Rendering (whole page or htmx fragment), error pages, security headers and small view helpers."""
+
+import logging
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, current_app, flash, g, make_response, request
+from flask_wtf.csrf import CSRFError
+from jinja2_fragments.flask import render_block
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from didactics.extensions import db
+
+log = logging.getLogger(__name__)
+
+
+def is_htmx() -> bool:
+    """An htmx request wanting a fragment (a history restore wants the whole page)."""
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def render(template: str, block: str | None = None, status: int = 200, **context) -> Response:
+    """Render ``template`` whole, or only ``block`` of it for an htmx request.
+
+    One template serves both, so page and fragment cannot drift apart.
+    """
+    from flask import render_template
+
+    if block is not None and is_htmx():
+        body = render_block(template, block, **context)
+    else:
+        body = render_template(template, **context)
+    response = make_response(body, status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def flash_errors(form) -> None:
+    """Put a form's errors into flash messages (for redirects back to a list page)."""
+    for field, messages in form.errors.items():
+        label = getattr(getattr(form, field, None), "label", None)
+        for message in messages:
+            flash(f"{label.text}: {message}" if label else message, "error")
+
+
+def safe_next(target: str | None, fallback: str) -> str:
+    """Only follow ``next`` to a path on this site (never to another host)."""
+    if not target:
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return fallback
+    return target
+
+
+ERROR_TITLES = {
+    400: "That request could not be understood",
+    403: "You do not have access to this page",
+    404: "Page not found",
+    405: "That action is not allowed here",
+    429: "Too many attempts",
+    500: "Something went wrong",
+    503: "Temporarily unavailable",
+}
+
+ERROR_TEXTS = {
+    400: "Go back, reload the page and try again.",
+    403: "If you think you should, ask the program coordinator.",
+    404: "The page may have moved, or the link may be mistyped.",
+    405: "Go back and use the buttons on the page.",
+    429: "Please wait a minute before you try again.",
+    500: "The error has been logged. Please try again in a moment.",
+    503: "The database is not answering right now. Please try again in a minute.",
+}
+
+
+def error_response(status: int, message: str | None = None) -> Response:
+    from flask import render_template
+
+    title = ERROR_TITLES.get(status, "Error")
+    text = message or ERROR_TEXTS.get(status, "")
+    if request.path.startswith("/feeds/") or request.accept_mimetypes.best == "text/calendar":
+        return Response(f"{title}\n", status, mimetype="text/plain")
+    try:
+        body = render_template("error.html", status=status, title=title, text=text)
+    except Exception:  # the page itself failed (a broken database behind the navigation)
+        log.exception("error page failed to render")
+        body = f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{text}</p>"
+    return make_response(body, status)
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        db.session.rollback()
+        return error_response(
+            400, "The form had expired or came from elsewhere. Reload the page and try again."
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        db.session.rollback()
+        if error.code is None or error.code < 400:
+            return error
+        response = error_response(error.code, error.description if error.code == 429 else None)
+        if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(OperationalError)
+    def database_down(error: OperationalError):
+        log.error("database unavailable: %s", error.orig)
+        db.session.rollback()
+        db.session.remove()
+        return error_response(503)
+
+    @app.errorhandler(Exception)
+    def server_error(error: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        db.session.rollback()
+        return error_response(500)
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        htmx_origin = current_app.config["HTMX_CSP_SOURCE"]
+        script_src = "'self'" + (f" {htmx_origin}" if htmx_origin else "")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; "
+            f"script-src {script_src}; "
+            # Inline style attributes carry the kinds' colours; no inline script is allowed.
+            "style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; "
+            "connect-src 'self'; "
+            "form-action 'self'; "
+            "frame-ancestors 'none'; "
+            "base-uri 'self'; "
+            "object-src 'none'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if "text/html" in (response.content_type or "") and "Cache-Control" not in response.headers:
+            # Pages show personal data: no shared caches, and no stale page after sign-out.
+            response.headers["Cache-Control"] = "private, no-cache"
+        return response
+
+    @app.context_processor
+    def layout_context():
+        from didactics.program.models import get_program
+
+        try:
+            program = get_program()
+        except OperationalError:
+            program = None
+        return {
+            "program": program,
+            "htmx_src": current_app.config["HTMX_SRC"],
+            "has_endpoint": lambda name: name in current_app.view_functions,
+        }
+
+    @app.teardown_request
+    def forget_program(exc):
+        g.pop("program", None)
+
+
+class PageSections:
+    """Parts of a page that other capabilities contribute, so pages do not import them all.
+
+    A provider takes the page's object and the viewer and returns template context, or None to
+    show nothing; its template is included with that context as ``section``. The person page
+    gets presentations and attendance this way, the session page slots and attendance, the home
+    page the viewer's next presentation and open check-ins.
+    """
+
+    def __init__(self):
+        self._providers: dict[str, list[tuple[str, Callable]]] = {}
+
+    def register(self, page: str, template: str):
+        def decorator(provider: Callable):
+            self._providers.setdefault(page, []).append((template, provider))
+            return provider
+
+        return decorator
+
+    def collect(self, page: str, *args) -> list[tuple[str, dict]]:
+        found = []
+        for template, provider in self._providers.get(page, []):
+            context = provider(*args)
+            if context is not None:
+                found.append((template, context))
+        return found
+
+
+page_sections = PageSections()

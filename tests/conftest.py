@@ -1,0 +1,340 @@
+"""Fixtures: an app on a real SQLite file and, when TEST_DATABASE_URL is set, on PostgreSQL.
+
+Every test that takes ``app`` (or anything built on it) runs once per database. Each database
+is created fresh for the test run; each test starts from empty tables.
+"""
+
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+from werkzeug.security import generate_password_hash
+from werkzeug.serving import make_server
+
+from didactics import create_app
+from didactics.auth.models import Role, User
+from didactics.extensions import db
+from didactics.program.models import Program
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+PASSWORD = "correct horse battery"
+# One slow hash for every test user: scrypt's cost is the point in production, not here.
+_PASSWORD_HASH = generate_password_hash(PASSWORD, method="scrypt")
+SECRET = "test-secret-key-" + "x" * 32
+
+
+def pytest_configure(config):
+    if os.environ.get("REQUIRE_POSTGRES") == "1" and not PG_URL:
+        raise pytest.UsageError("REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set")
+
+
+# -- databases -------------------------------------------------------------------------------
+
+
+def _server_url(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+@contextmanager
+def _pg_admin(url: str):
+    engine = sa.create_engine(_server_url(url, "postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
+def create_database(backend: str, tmp_path: Path) -> str:
+    """A new, empty database; returns its URL."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / f'didactics-{secrets.token_hex(4)}.sqlite'}"
+    name = f"didactics_test_{os.getpid()}_{secrets.token_hex(4)}"
+    with _pg_admin(PG_URL) as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    return _server_url(PG_URL, name)
+
+
+def drop_database(url: str) -> None:
+    if url.startswith("sqlite"):
+        return
+    name = urlsplit(url).path.lstrip("/")
+    with _pg_admin(url) as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def app_config(url: str, **extra) -> dict:
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": SECRET,
+        "SQLALCHEMY_DATABASE_URI": url,
+        "RATELIMIT_ENABLED": False,
+        "SERVER_NAME": None,
+        "BASE_URL": "http://localhost",
+    }
+    config.update(extra)
+    return config
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory):
+    """One database per backend for the whole run, with the schema of the models."""
+    url = create_database(request.param, tmp_path_factory.mktemp(request.param))
+    app = create_app(app_config(url))
+    with app.app_context():
+        db.create_all()
+        db.engine.dispose()
+    yield url
+    drop_database(url)
+
+
+def reset_tables() -> None:
+    tables = list(db.metadata.sorted_tables)
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        db.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for table in reversed(tables):
+            db.session.execute(table.delete())
+        if db.session.execute(
+            sa.text("SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'")
+        ).first():
+            db.session.execute(sa.text("DELETE FROM sqlite_sequence"))
+    db.session.add(Program(id=1))
+    db.session.commit()
+
+
+@pytest.fixture
+def app(database_url):
+    app = create_app(app_config(database_url))
+    with app.app_context():
+        reset_tables()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def backend(database_url) -> str:
+    return "postgresql" if database_url.startswith("postgresql") else "sqlite"
+
+
+# -- clients ---------------------------------------------------------------------------------
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+class Client(FlaskClient):
+    """A test client that sends the CSRF token with every form post, as a browser would."""
+
+    csrf_token: str | None = None
+
+    def fetch_csrf(self) -> str:
+        response = self.get("/login")
+        match = CSRF_RE.search(response.get_data(as_text=True))
+        assert match, "no CSRF token on /login"
+        self.csrf_token = match.group(1)
+        return self.csrf_token
+
+    def post(self, *args, csrf: bool = True, **kwargs):
+        if csrf:
+            data = kwargs.get("data")
+            if data is None:
+                data = kwargs["data"] = {}
+            if isinstance(data, dict) and "csrf_token" not in data:
+                data["csrf_token"] = self.csrf_token or self.fetch_csrf()
+        return super().post(*args, **kwargs)
+
+    def login(self, user_or_email, password: str = PASSWORD):
+        email = getattr(user_or_email, "email", user_or_email)
+        response = self.post("/login", data={"email": email, "password": password})
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return response
+
+    def logout(self):
+        return self.post("/logout")
+
+
+@pytest.fixture
+def client(app) -> Client:
+    app.test_client_class = Client
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+# -- factories -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_user(app):
+    counter = iter(range(1, 10_000))
+
+    def make(role: str | Role = Role.FELLOW, email: str | None = None, name: str | None = None,
+             password: bool = True, **fields) -> User:  # fmt: skip
+        role = Role(role)
+        n = next(counter)
+        user = User(
+            email=email or f"{role.value}{n}@hospital.test",
+            name=name or f"{role.label} Person {n}",
+            role=role,
+            **fields,
+        )
+        if password:
+            user.password_hash = _PASSWORD_HASH
+        with app.app_context():
+            db.session.add(user)
+            db.session.commit()
+            db.session.refresh(user)
+            db.session.expunge(user)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def users(make_user) -> dict[str, User]:
+    """One person in each role."""
+    return {role.value: make_user(role) for role in Role}
+
+
+@pytest.fixture
+def login_as(client, users):
+    """Sign the client in as one of the ``users`` roles (or do nothing for 'visitor')."""
+
+    def login(role: str) -> User | None:
+        if role == "visitor":
+            return None
+        client.login(users[role])
+        return users[role]
+
+    return login
+
+
+# -- query counting --------------------------------------------------------------------------
+
+
+class QueryCounter:
+    def __init__(self):
+        self.statements: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_queries(app):
+    """``with count_queries() as q: ...`` then ``q.count``: SQL statements the block ran."""
+
+    @contextmanager
+    def counting():
+        counter = QueryCounter()
+
+        def record(conn, cursor, statement, parameters, context, executemany):
+            if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA")):
+                counter.statements.append(statement)
+
+        with app.app_context():
+            engine = db.engine
+        sa.event.listen(engine, "before_cursor_execute", record)
+        try:
+            yield counter
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", record)
+
+    return counting
+
+
+# -- served apps -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served by a threaded server on a free loopback port (for the browser)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.url = f"http://127.0.0.1:{server.server_port}"
+    yield server
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def gunicorn_server(app, database_url, tmp_path):
+    """The app served by gunicorn with several worker processes, as in production."""
+    port = free_port()
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url,
+        SECRET_KEY=SECRET,
+        DIDACTICS_INSTANCE=str(tmp_path),
+        DIDACTICS_RATELIMIT_ENABLED="false",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", "3", "--threads", "4",
+         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    import urllib.request
+
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = process.stdout.read().decode() if process.stdout else ""
+                process.kill()
+                raise RuntimeError(f"gunicorn did not start:\n{output}") from None
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+# -- time ------------------------------------------------------------------------------------
+
+
+def aware(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.fixture
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+__all__ = ["PASSWORD", "aware", "timedelta"]
