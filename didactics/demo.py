@@ -1,6 +1,6 @@
 """Demo data: the program of the design brief, so a new user can try everything at once."""
 
-from collections.abc import Callable
+import importlib
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
@@ -44,8 +44,8 @@ class DemoContext:
     extra: dict = field(default_factory=dict)
 
 
-# Later capabilities append their steps: schedule, slots, attendance… Each takes the context.
-demo_steps: list[Callable[[DemoContext], None]] = []
+# Each capability adds its part in this order: each module has ``demo(context)``.
+DEMO_MODULES = ["didactics.schedule.demo", "didactics.signups.demo", "didactics.attendance.demo"]
 
 
 def _has_real_people() -> bool:
@@ -93,8 +93,8 @@ def build_demo(force: bool = False) -> DemoContext:
     guests = [person(email, name, Role.GUEST) for email, name in GUESTS]
     db.session.flush()
     context = DemoContext(coordinator, faculty, fellows, guests)
-    for step in demo_steps:
-        step(context)
+    for name in DEMO_MODULES:
+        importlib.import_module(name).demo(context)
     db.session.commit()
     return context
 

@@ -131,6 +131,23 @@ def app(database_url):
 
 
 @pytest.fixture
+def make_app(database_url):
+    """``make_app(HTTPS=True)``: another app on the test database with extra settings."""
+    apps = []
+
+    def make(**extra):
+        app = create_app(app_config(database_url, **extra))
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
 def backend(database_url) -> str:
     return "postgresql" if database_url.startswith("postgresql") else "sqlite"
 
@@ -338,3 +355,66 @@ def today() -> date:
 
 
 __all__ = ["PASSWORD", "aware", "timedelta"]
+
+
+# -- schedule factories ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_kind(app):
+    """``make_kind("journal_club")``: the default kind of that code (created once per test)."""
+    from didactics.schedule.kinds import DEFAULT_KINDS
+    from didactics.schedule.models import Kind
+
+    def make(code: str = "lecture", **overrides) -> Kind:
+        with app.app_context():
+            kind = db.session.scalar(sa.select(Kind).where(Kind.code == code))
+            if kind is None:
+                spec = next((k for k in DEFAULT_KINDS if k["code"] == code), None)
+                spec = dict(spec or {"code": code, "label": code.replace("_", " ").title()})
+                spec.update(overrides)
+                kind = Kind(**spec)
+                db.session.add(kind)
+            else:
+                for key, value in overrides.items():
+                    setattr(kind, key, value)
+            db.session.commit()
+            db.session.refresh(kind)
+            db.session.expunge(kind)
+        return kind
+
+    return make
+
+
+@pytest.fixture
+def make_session(app, make_kind):
+    """``make_session(kind="journal_club", start=aware(...), minutes=60, slots=True)``.
+
+    Starts in an hour by default; ``slots=True`` gives it its kind's default presenter slots.
+    """
+    from didactics.schedule.models import Session
+    from didactics.signups.slots import default_slots_for
+
+    def make(kind: str = "lecture", start: datetime | None = None, minutes: int = 60,
+             slots: bool = True, title: str | None = None, **fields) -> Session:  # fmt: skip
+        kind_obj = make_kind(kind)
+        start = start or (datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=1))
+        with app.app_context():
+            kind_row = db.session.merge(kind_obj, load=False)
+            session = Session(
+                kind=kind_row,
+                start_dt=start,
+                end_dt=start + timedelta(minutes=minutes),
+                title=title or kind_row.label,
+                **fields,
+            )
+            db.session.add(session)
+            if slots:
+                db.session.add_all(default_slots_for(session))
+            db.session.commit()
+            session = db.session.get(Session, session.id)
+            _ = session.kind
+            db.session.expunge_all()
+        return session
+
+    return make

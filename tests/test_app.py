@@ -72,10 +72,8 @@ def test_pages_carry_security_headers_and_htmx_with_integrity(client, users):
     assert f'src="{HTMX_CDN_URL}" integrity="{HTMX_INTEGRITY}"' in html
 
 
-def test_self_hosted_htmx_drops_the_cdn_from_the_policy(database_url):
-    from tests.conftest import app_config
-
-    app = create_app(app_config(database_url, HTMX_SELF_HOSTED=True))
+def test_self_hosted_htmx_drops_the_cdn_from_the_policy(make_app):
+    app = make_app(HTMX_SELF_HOSTED=True)
     response = app.test_client().get("/login")
     assert "cdn.jsdelivr.net" not in response.headers["Content-Security-Policy"]
     assert 'src="/static/vendor/htmx-2.0.11.min.js"' in response.get_data(as_text=True)
@@ -90,10 +88,8 @@ def test_session_cookie_is_httponly_and_lax(client, users):
     assert "SameSite=Lax" in session_cookie
 
 
-def test_https_setting_makes_cookies_secure(database_url):
-    from tests.conftest import app_config
-
-    app = create_app(app_config(database_url, HTTPS=True))
+def test_https_setting_makes_cookies_secure(make_app):
+    app = make_app(HTTPS=True)
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["REMEMBER_COOKIE_SECURE"] is True
 

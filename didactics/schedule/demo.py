@@ -1,0 +1,7 @@
+"""Demo data for schedule."""
+
+from didactics.demo import DemoContext
+
+
+def demo(context: DemoContext) -> None:
+    """Add this capability's part of the demo program."""
