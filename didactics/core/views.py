@@ -7,7 +7,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from didactics.core import bp
 from didactics.extensions import db
-from didactics.web import render
+from didactics.web import page_sections, render
 
 
 @bp.get("/healthz")
@@ -24,4 +24,5 @@ def healthz():
 def home():
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login"))
-    return render("core/home.html")
+    sections = page_sections.collect("home", current_user)
+    return render("core/home.html", sections=sections)
