@@ -3,6 +3,7 @@
 import click
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask
+from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from didactics.auth.models import Role, User
@@ -15,6 +16,7 @@ def init_app(app: Flask) -> None:
 
 
 @click.command("demo")
+@with_appcontext
 @click.option("--force", is_flag=True, help="Erase a database that holds real people.")
 def demo_command(force: bool) -> None:
     """(Re)create the demo program: people, schedule, sign-ups and attendance."""
@@ -29,6 +31,7 @@ def demo_command(force: bool) -> None:
 
 
 @click.command("create-user")
+@with_appcontext
 @click.argument("email")
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
 @click.option("--name", required=True)

@@ -211,7 +211,7 @@ def make_user(app):
         role = Role(role)
         n = next(counter)
         user = User(
-            email=email or f"{role.value}{n}@hospital.test",
+            email=email or f"{role.value}{n}@hospital.org",
             name=name or f"{role.label} Person {n}",
             role=role,
             **fields,

@@ -56,12 +56,12 @@ def test_upgrade_keeps_the_rows_of_an_older_database(empty_app):
         db.session.execute(
             sa.insert(User.__table__),
             [
-                {"email": "kept@hospital.test", "name": "Kept Person", "role": "fellow",
+                {"email": "kept@hospital.org", "name": "Kept Person", "role": "fellow",
                  "is_active": True, "feed_token": "t" * 43, "created_dt": NOW, "updated_dt": NOW},
             ],
         )  # fmt: skip
         db.session.commit()
         upgrade()
-        person = db.session.scalar(sa.select(User).where(User.email == "kept@hospital.test"))
+        person = db.session.scalar(sa.select(User).where(User.email == "kept@hospital.org"))
         assert person.name == "Kept Person"
         assert person.role == Role.FELLOW

@@ -2,13 +2,13 @@
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import DateField, EmailField, SelectField, StringField, TextAreaField
+from wtforms import DateField, EmailField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from didactics.auth.models import Role, Track
 
-ROLE_CHOICES = [(r.value, r.label) for r in Role]
-TRACK_CHOICES = [("", "—")] + [(t.value, t.label) for t in Track]
+ROLE_CHOICES = [SelectChoice(r.value, r.label) for r in Role]
+TRACK_CHOICES = [SelectChoice("", "—")] + [SelectChoice(t.value, t.label) for t in Track]
 
 
 class PersonForm(FlaskForm):

@@ -4,10 +4,10 @@ import calendar
 from zoneinfo import available_timezones
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, SelectField, StringField
+from wtforms import BooleanField, IntegerField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, ValidationError
 
-MONTHS = list(enumerate(calendar.month_name[1:], start=1))
+MONTHS = [SelectChoice(i, name) for i, name in enumerate(calendar.month_name[1:], start=1)]
 
 
 class SettingsForm(FlaskForm):
