@@ -106,7 +106,9 @@ def init_app(app: Flask) -> None:
         db.session.rollback()
         if error.code is None or error.code < 400:
             return error
-        response = error_response(error.code, error.description if error.code == 429 else None)
+        # A message written for the user (abort(404, "…")) is shown; Werkzeug's stock text is not.
+        custom = error.description != type(error).description
+        response = error_response(error.code, error.description if custom else None)
         if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
         return response

@@ -24,7 +24,10 @@
   // Close the menu when a link inside it is followed or a click lands elsewhere.
   document.addEventListener("click", function (event) {
     document.querySelectorAll("details.menu[open]").forEach(function (menu) {
-      if (!menu.contains(event.target)) menu.removeAttribute("open");
+      var nav = document.getElementById("main-nav");
+      if (!menu.contains(event.target) && !(nav && nav.contains(event.target) && !event.target.closest("a, button"))) {
+        menu.removeAttribute("open");
+      }
     });
   });
   // A session that expired answers htmx with 401 and HX-Redirect; htmx follows it.
