@@ -175,6 +175,8 @@ class Client(FlaskClient):
             if data is None:
                 data = kwargs["data"] = {}
             if isinstance(data, dict) and "csrf_token" not in data:
+                # A copy: the caller's dict may be a constant shared by several tests.
+                data = kwargs["data"] = dict(data)
                 data["csrf_token"] = self.csrf_token or self.fetch_csrf()
         return super().post(*args, **kwargs)
 

@@ -13,7 +13,14 @@ from wtforms import (
     TextAreaField,
     TimeField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
 from didactics.schedule.models import Eligibility
 from didactics.schedule.recurrence import ORDINALS
@@ -60,9 +67,9 @@ class SeriesForm(KindChoiceMixin, FlaskForm):
     rhythm = SelectField("Repeats", choices=RHYTHM_CHOICES, default="weekly")
     weekday = SelectField("On", choices=WEEKDAY_CHOICES, coerce=int, default=2)
     nth = SelectField("Which one (monthly)", choices=NTH_CHOICES, coerce=int, default=1)
-    starts_on = DateField("First day", validators=[DataRequired(message="Give a date.")])
-    ends_on = DateField("Last day", validators=[DataRequired(message="Give a date.")])
-    start_time = TimeField("Starts at", validators=[DataRequired(message="Give a time.")])
+    starts_on = DateField("First day", validators=[InputRequired(message="Give a date.")])
+    ends_on = DateField("Last day", validators=[InputRequired(message="Give a date.")])
+    start_time = TimeField("Starts at", validators=[InputRequired(message="Give a time.")])
     duration_min = IntegerField(
         "Minutes",
         default=60,
@@ -78,20 +85,20 @@ class SeriesForm(KindChoiceMixin, FlaskForm):
 
 class SeriesEditForm(FlaskForm):
     title = StringField("Title", validators=[DataRequired(), Length(max=200)])
-    start_time = TimeField("Starts at", validators=[DataRequired(message="Give a time.")])
+    start_time = TimeField("Starts at", validators=[InputRequired(message="Give a time.")])
     duration_min = IntegerField(
         "Minutes", validators=[NumberRange(min=5, max=720, message="Between 5 and 720 minutes.")]
     )
     location = StringField("Location", validators=[Length(max=300)])
     notes = TextAreaField("Notes", validators=[Length(max=5000)])
-    ends_on = DateField("Last day", validators=[DataRequired(message="Give a date.")])
+    ends_on = DateField("Last day", validators=[InputRequired(message="Give a date.")])
 
 
 class SessionForm(FlaskForm):
     title = StringField("Title", validators=[DataRequired(), Length(max=200)])
-    day = DateField("Date", validators=[DataRequired(message="Give a date.")])
-    start_time = TimeField("Starts at", validators=[DataRequired(message="Give a time.")])
-    end_time = TimeField("Ends at", validators=[DataRequired(message="Give a time.")])
+    day = DateField("Date", validators=[InputRequired(message="Give a date.")])
+    start_time = TimeField("Starts at", validators=[InputRequired(message="Give a time.")])
+    end_time = TimeField("Ends at", validators=[InputRequired(message="Give a time.")])
     location = StringField("Location", validators=[Length(max=300)])
     topic = StringField("Topic", validators=[Length(max=500)])
     notes = TextAreaField("Notes", validators=[Length(max=5000)])
@@ -117,8 +124,8 @@ class CancelForm(FlaskForm):
 
 
 class ClosureForm(FlaskForm):
-    starts_on = DateField("From", validators=[DataRequired(message="Give a date.")])
-    ends_on = DateField("Until (inclusive)", validators=[DataRequired(message="Give a date.")])
+    starts_on = DateField("From", validators=[InputRequired(message="Give a date.")])
+    ends_on = DateField("Until (inclusive)", validators=[InputRequired(message="Give a date.")])
     reason = StringField("Reason", validators=[DataRequired(), Length(max=200)])
 
     def validate_ends_on(self, field):

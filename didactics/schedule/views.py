@@ -193,6 +193,14 @@ def manage():
     return _manage_page(series_form=form)
 
 
+def _unique_ids(form, prefix: str):
+    """Several forms share the page: prefix their element ids (names stay as they are)."""
+    for field in form:
+        field.id = f"{prefix}-{field.id}"
+        field.label.field_id = field.id
+    return form
+
+
 def _manage_page(status=200, **forms):
     kinds = _kinds()
     series_form = forms.get("series_form") or SeriesForm()
@@ -216,6 +224,9 @@ def _manage_page(status=200, **forms):
         ).all()
     )
     closures = list(db.session.scalars(sa.select(Closure).order_by(Closure.starts_on.desc())))
+    _unique_ids(series_form, "series")
+    _unique_ids(session_form, "session")
+    _unique_ids(closure_form, "closure")
     return render(
         "schedule/manage.html",
         status=status,
