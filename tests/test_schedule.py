@@ -276,6 +276,7 @@ MATRIX = [
     ("GET", "/schedule/month", SIGNED_IN),
     ("GET", "/sessions/{session}", SIGNED_IN),
     ("GET", "/schedule/manage", COORDINATOR),
+    ("GET", "/schedule/import", COORDINATOR),
     ("GET", "/sessions/{session}/edit", COORDINATOR),
     ("GET", "/schedule/kinds/{kind}/edit", COORDINATOR),
     ("POST", "/sessions/{session}/restore", dict(COORDINATOR, coordinator=302)),
@@ -315,3 +316,45 @@ def test_pages_cost_the_same_queries_with_ten_times_the_sessions(
     with count_queries() as large:
         assert client.get(url).status_code == 200
     assert large.count == small.count, large.statements
+
+
+def test_import_a_term_previews_then_creates_all(app, client, users, make_kind):
+    make_kind("journal_club")
+    make_kind("lecture")
+    client.login(users["coordinator"])
+    text = (
+        "date,start,end,kind,title,location,presenter_email\n"
+        f"2026-09-08,18:00,19:15,journal_club,JC: ketamine,Video,{users['fellow'].email}\n"
+        "2026-09-10,07:00,08:00,lecture,Spinal cord stimulation,BJH,\n"
+    )
+    preview = client.post("/schedule/import", data={"text": text})
+    assert "2 sessions ready to import" in preview.get_data(as_text=True)
+    assert _sessions(app) == []
+    client.post("/schedule/import", data={"text": text, "confirm": "1"})
+    jc, lecture = _sessions(app)
+    assert lecture.title == "Spinal cord stimulation"
+    assert jc.start_dt == aware(2026, 9, 8, 23, 0)  # 18:00 in Chicago
+    with app.app_context():
+        holder = db.session.scalar(
+            sa.select(Slot.user_id).where(Slot.session_id == jc.id, Slot.position == 0)
+        )
+    assert holder == users["fellow"].id
+
+
+def test_import_with_one_bad_row_creates_nothing(app, client, users, make_kind):
+    make_kind("lecture")
+    client.login(users["coordinator"])
+    text = (
+        "date,start,end,kind,title,presenter_email\n"
+        "2026-09-10,07:00,08:00,lecture,Fine,\n"
+        "2026-02-30,07:00,08:00,lecture,Impossible date,\n"
+        "2026-09-11,09:00,08:00,lecture,Backwards,\n"
+        "2026-09-12,07:00,08:00,yoga,Unknown kind,\n"
+        "2026-09-13,07:00,08:00,lecture,Stranger,nobody@hospital.org\n"
+    )
+    response = client.post("/schedule/import", data={"text": text, "confirm": "1"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "is not a date" in html and "The end is not after the start." in html
+    assert "Kind &#39;yoga&#39; does not exist" in html and "Nobody with the email" in html
+    assert _sessions(app) == []

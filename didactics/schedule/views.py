@@ -510,3 +510,39 @@ def home_week(viewer):
         "presenters": presenters_by_session(sessions),
         "now": utcnow(),
     }
+
+
+@bp.route("/schedule/import", methods=["GET", "POST"])
+@coordinator_required
+def import_csv():
+    from didactics.people.forms import ImportForm
+    from didactics.schedule.importing import create_sessions, parse_schedule_csv
+
+    form = ImportForm()
+    preview, text, status = None, "", 200
+    if form.validate_on_submit():
+        upload = form.file.data
+        if upload and getattr(upload, "filename", ""):
+            try:
+                text = upload.read().decode("utf-8-sig")
+            except UnicodeDecodeError:
+                form.file.errors.append("Save the file as CSV (UTF-8) and try again.")
+                return render(
+                    "schedule/import.html", form=form, preview=None, text="", status=400,
+                    kinds=_kinds(),
+                )  # fmt: skip
+        else:
+            text = form.text.data or ""
+        preview = parse_schedule_csv(text)
+        if request.form.get("confirm") == "1" and preview.ok:
+            count = create_sessions(preview)
+            db.session.commit()
+            flash(f"{count} sessions imported.", "success")
+            return redirect(url_for("schedule.manage"))
+        if not preview.ok:
+            status = 400
+    elif request.method == "POST":
+        status = 400
+    return render(
+        "schedule/import.html", form=form, preview=preview, text=text, status=status, kinds=_kinds()
+    )
