@@ -2,7 +2,7 @@
 
 import click
 from email_validator import EmailNotValidError, validate_email
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
@@ -40,7 +40,7 @@ def create_user_command(email: str, role: str, name: str) -> None:
     from didactics.auth.util import set_password_url
 
     try:
-        email = validate_email(email, check_deliverability=False).normalized.lower()
+        email = validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as error:
         raise click.ClickException(f"'{email}' is not an email address.") from error
     if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
@@ -51,5 +51,6 @@ def create_user_command(email: str, role: str, name: str) -> None:
     db.session.add(user)
     db.session.commit()
     click.echo(f"Created {user.name} <{user.email}> as {user.role.value}.")
-    click.echo("One-time link to set the password (valid for 7 days):")
+    days = current_app.config["SET_PASSWORD_MAX_AGE"] // 86400
+    click.echo(f"One-time link to set the password (valid for {days} days):")
     click.echo(set_password_url(user))

@@ -54,6 +54,9 @@ def safe_next(target: str | None, fallback: str) -> str:
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return fallback
+    # Browsers read "/\\host" as "//host" and drop tabs and newlines: refuse both outright.
+    if "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return fallback
     return target
 
 
@@ -62,6 +65,7 @@ ERROR_TITLES = {
     403: "You do not have access to this page",
     404: "Page not found",
     405: "That action is not allowed here",
+    413: "That file is too large",
     429: "Too many attempts",
     500: "Something went wrong",
     503: "Temporarily unavailable",
@@ -72,6 +76,7 @@ ERROR_TEXTS = {
     403: "If you think you should, ask the program coordinator.",
     404: "The page may have moved, or the link may be mistyped.",
     405: "Go back and use the buttons on the page.",
+    413: "Send a smaller file, or split it into several.",
     429: "Please wait a minute before you try again.",
     500: "The error has been logged. Please try again in a moment.",
     503: "The database is not answering right now. Please try again in a minute.",
@@ -107,7 +112,8 @@ def init_app(app: Flask) -> None:
         if error.code is None or error.code < 400:
             return error
         # A message written for the user (abort(404, "…")) is shown; Werkzeug's stock text is not.
-        custom = error.description != type(error).description
+        # Flask-Limiter puts the limit itself ("3 per 1 minute") there: not for the user.
+        custom = error.description != type(error).description and error.code != 429
         response = error_response(error.code, error.description if custom else None)
         if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)

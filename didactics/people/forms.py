@@ -11,8 +11,13 @@ ROLE_CHOICES = [SelectChoice(r.value, r.label) for r in Role]
 TRACK_CHOICES = [SelectChoice("", "—")] + [SelectChoice(t.value, t.label) for t in Track]
 
 
+def strip(value):
+    """Pasted addresses and names often carry a space at either end."""
+    return value.strip() if isinstance(value, str) else value
+
+
 class PersonForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)], filters=[strip])
     role = SelectField("Role", choices=ROLE_CHOICES, default=Role.FELLOW.value)
     track = SelectField("Track (fellows)", choices=TRACK_CHOICES, default="")
     starts_on = DateField("Expected at sessions from", validators=[Optional()])
@@ -26,6 +31,7 @@ class PersonForm(FlaskForm):
 class NewPersonForm(PersonForm):
     email = EmailField(
         "Email",
+        filters=[strip],
         validators=[
             DataRequired(),
             Length(max=254),

@@ -56,6 +56,15 @@ def parse_people_csv(text: str) -> ImportPreview:
     """Check every row against the rules and the database; write nothing."""
     text = text.lstrip("\ufeff")  # Excel's byte-order mark
     reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _parse(reader)
+    except csv.Error as error:  # a cell over the csv module's size limit, a stray NUL…
+        return ImportPreview(
+            [], [f"The file could not be read as CSV (line {reader.line_num}): {error}."]
+        )
+
+
+def _parse(reader: csv.DictReader) -> ImportPreview:
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED if c not in header]
     if not header:
@@ -116,9 +125,9 @@ def parse_people_csv(text: str) -> ImportPreview:
 
 
 def create_people(preview: ImportPreview) -> list[User]:
-    """Add every row of a clean preview in the caller's transaction."""
+    """The people of a clean preview, not yet added to the session."""
     assert preview.ok
-    users = [
+    return [
         User(
             email=row.email,
             name=row.name,
@@ -129,6 +138,3 @@ def create_people(preview: ImportPreview) -> list[User]:
         )
         for row in preview.rows
     ]
-    db.session.add_all(users)
-    db.session.flush()
-    return users

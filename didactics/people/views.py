@@ -3,6 +3,7 @@
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from didactics.auth.models import Role, Track, User
 from didactics.auth.util import coordinator_required, set_password_url
@@ -39,14 +40,14 @@ def add():
     form = NewPersonForm()
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
-        if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
-            form.email.errors.append("Someone with this email already has an account.")
-        else:
-            user = User(email=email)
-            _apply(form, user)
-            db.session.add(user)
+        user = User(email=email)
+        _apply(form, user)
+        # The unique email decides, not the look-up: a double submit of the form may pass the
+        # look-up twice.
+        if not email_taken(email) and _insert(user):
             db.session.commit()
             return render("people/added.html", person=user, link=set_password_url(user))
+        form.email.errors.append("Someone with this email already has an account.")
     return render(
         "people/index.html",
         people=_people(False),
@@ -55,6 +56,20 @@ def add():
         roles=list(Role),
         status=400,
     )
+
+
+def email_taken(email: str) -> bool:
+    return db.session.scalar(select(User.id).where(func.lower(User.email) == email)) is not None
+
+
+def _insert(*users: User) -> bool:
+    """Add ``users`` in a savepoint; False (and nothing added) when an email is taken."""
+    try:
+        with db.session.begin_nested():
+            db.session.add_all(users)
+    except IntegrityError:
+        return False
+    return True
 
 
 def _apply(form: PersonForm, user: User) -> None:
@@ -143,9 +158,12 @@ def import_csv():
         preview = parse_people_csv(text)
         if request.form.get("confirm") == "1" and preview.ok:
             users = create_people(preview)
-            db.session.commit()
-            links = [(u, set_password_url(u)) for u in users]
-            return render("people/imported.html", links=links)
+            if _insert(*users):
+                db.session.commit()
+                links = [(u, set_password_url(u)) for u in users]
+                return render("people/imported.html", links=links)
+            # Someone in the file got an account since the check: show the rows again.
+            preview = parse_people_csv(text)
         if not preview.ok:
             status = 400
     elif request.method == "POST":

@@ -1,0 +1,124 @@
+"""Migrations: ``db upgrade`` from nothing gives exactly the models' schema, keeps old rows, and
+every step goes back down."""
+
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask_migrate import downgrade, upgrade
+
+from didactics import MIGRATIONS, create_app
+from didactics.auth.models import Role, User
+from didactics.extensions import db
+from didactics.program.models import get_program
+from tests.conftest import BACKENDS, app_config, create_database, drop_database
+
+NOW = datetime(2026, 7, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_app(request, tmp_path):
+    """An app on a fresh database with no tables at all."""
+    url = create_database(request.param, tmp_path)
+    app = create_app(app_config(url))
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    drop_database(url)
+
+
+def tables() -> set[str]:
+    return set(sa.inspect(db.engine).get_table_names()) - {"alembic_version"}
+
+
+def schema_diff() -> list:
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return compare_metadata(context, db.metadata)
+
+
+def current_revision() -> str | None:
+    with db.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def test_migrations_form_one_line():
+    """Parallel work must not leave two heads (``db upgrade`` would refuse to run)."""
+    scripts = ScriptDirectory(str(MIGRATIONS))
+    assert len(scripts.get_heads()) == 1, scripts.get_heads()
+    assert len(scripts.get_bases()) == 1
+    assert scripts.get_bases() == ["0001"]
+
+
+def test_upgrade_from_empty_matches_the_models(empty_app):
+    with empty_app.app_context():
+        assert tables() == set()
+        upgrade()
+        assert current_revision() == ScriptDirectory(str(MIGRATIONS)).get_current_head()
+        assert tables() == set(db.metadata.tables)
+        assert schema_diff() == []
+
+
+def test_upgraded_database_works_for_the_app(empty_app):
+    """The seed rows the migrations write are what the app expects."""
+    with empty_app.app_context():
+        upgrade()
+        assert get_program().timezone == "America/Chicago"
+        db.session.add(User(email="a@hospital.org", name="A", role=Role.COORDINATOR))
+        db.session.commit()
+    client = empty_app.test_client()
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/login").status_code == 200
+
+
+def test_downgrade_to_base_leaves_no_tables_and_upgrades_again(empty_app):
+    with empty_app.app_context():
+        upgrade()
+        downgrade(revision="base")
+        assert tables() == set()
+        assert current_revision() is None
+        upgrade()
+        assert schema_diff() == []
+
+
+def test_each_step_goes_down_and_up_again(empty_app):
+    scripts = ScriptDirectory(str(MIGRATIONS))
+    revisions = [script.revision for script in scripts.walk_revisions("base", "heads")]
+    with empty_app.app_context():
+        upgrade()
+        for revision in revisions:  # newest first
+            downgrade(revision="-1")
+            upgrade(revision=revision)
+            downgrade(revision="-1")
+        assert tables() == set()
+
+
+def test_upgrade_keeps_the_rows_of_a_database_at_0001(empty_app):
+    with empty_app.app_context():
+        upgrade(revision="0001")
+        assert current_revision() == "0001"
+        db.session.execute(
+            sa.insert(User.__table__),
+            [
+                {"email": f"kept{i}@hospital.org", "name": f"Kept Person {i}", "role": role,
+                 "is_active": i != 2, "feed_token": f"token-{i}", "created_dt": NOW,
+                 "updated_dt": NOW}
+                for i, role in enumerate(["fellow", "faculty", "coordinator", "guest"])
+            ],
+        )  # fmt: skip
+        db.session.execute(sa.text("UPDATE program SET name = 'Kept Fellowship' WHERE id = 1"))
+        db.session.commit()
+        upgrade()
+        kept = db.session.scalars(sa.select(User).order_by(User.email)).all()
+        assert [(u.email, u.role, u.is_active, u.feed_token) for u in kept] == [
+            ("kept0@hospital.org", Role.FELLOW, True, "token-0"),
+            ("kept1@hospital.org", Role.FACULTY, True, "token-1"),
+            ("kept2@hospital.org", Role.COORDINATOR, False, "token-2"),
+            ("kept3@hospital.org", Role.GUEST, True, "token-3"),
+        ]
+        assert kept[0].created_dt == NOW
+        assert get_program().name == "Kept Fellowship"
