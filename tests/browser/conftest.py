@@ -126,5 +126,15 @@ def sign_in(page, email: str, password: str) -> None:
     page.wait_for_load_state()
 
 
+SHOTS = ROOT / "docs" / "screenshots"
+
+
+def screenshot(page, name: str) -> None:
+    """``DOCS_SCREENSHOTS=1 pytest tests/browser`` refreshes the pictures in docs/screenshots/."""
+    if os.environ.get("DOCS_SCREENSHOTS") == "1":
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
 def htmx_loaded(page) -> bool:
     return page.evaluate("typeof window.htmx !== 'undefined' && htmx.version") == HTMX_VERSION

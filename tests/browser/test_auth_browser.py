@@ -4,24 +4,13 @@
 screenshots in docs/screenshots/.
 """
 
-import os
-from pathlib import Path
-
-from tests.browser.conftest import DESKTOP, PHONE, htmx_loaded, sign_in
+from tests.browser.conftest import DESKTOP, PHONE, htmx_loaded, screenshot, sign_in
 from tests.conftest import PASSWORD
-
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def fits_the_width(page) -> bool:
     """No horizontal scroll: nothing sticks out beyond the viewport."""
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-
-
-def screenshot(page, name: str) -> None:
-    if os.environ.get("DOCS_SCREENSHOTS") == "1":
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def test_sign_in_on_a_phone_open_the_menu_and_sign_out(phone, users):

@@ -2,7 +2,7 @@
 
 from urllib.request import urlopen
 
-from tests.browser.conftest import PHONE, htmx_loaded, sign_in
+from tests.browser.conftest import PHONE, htmx_loaded, screenshot, sign_in
 from tests.conftest import PASSWORD
 
 
@@ -20,6 +20,7 @@ def test_copy_the_feed_link_and_reset_it_on_a_phone(new_page, users, live_server
         assert response.headers["Content-Type"].startswith("text/calendar")
         assert b"BEGIN:VCALENDAR" in response.read()
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(page, "calendar-phone")
 
     page.on("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Reset links").click()
