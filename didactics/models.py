@@ -71,3 +71,15 @@ class TimestampMixin:
 
     created_dt: Mapped[datetime] = mapped_column(default=utcnow)
     updated_dt: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Eligibility(enum.StrEnum):
+    """Who may take a presenter slot (here, not in schedule, so slots import no pages)."""
+
+    FELLOW = "fellow"
+    FACULTY = "faculty"
+    ANYONE = "anyone"
+
+    @property
+    def label(self) -> str:
+        return {"fellow": "Fellows", "faculty": "Faculty", "anyone": "Anyone"}[self.value]

@@ -342,6 +342,9 @@ def gunicorn_server(app, database_url, tmp_path):
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
+        process.wait()
+    if process.stdout:
+        process.stdout.close()
 
 
 # -- time ------------------------------------------------------------------------------------

@@ -46,6 +46,8 @@ def article_link(text: str) -> str:
     text = text.strip()
     if not text:
         return ""
+    # "doi:10.1000/xyz" and "PMID: 12345678", as reference managers copy them.
+    text = re.sub(r"^(doi|pmid)\s*:?\s*", "", text, flags=re.I)
     if DOI_RE.match(text):
         return text if text.lower().startswith("http") else f"https://doi.org/{text}"
     if PUBMED_RE.match(text):

@@ -9,22 +9,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from didactics.extensions import db
-from didactics.models import TimestampMixin, str_enum, utcnow
+from didactics.models import Eligibility, TimestampMixin, str_enum, utcnow
 
 if TYPE_CHECKING:
     from didactics.auth.models import User
 
-
-class Eligibility(enum.StrEnum):
-    """Who may take a presenter slot."""
-
-    FELLOW = "fellow"
-    FACULTY = "faculty"
-    ANYONE = "anyone"
-
-    @property
-    def label(self) -> str:
-        return {"fellow": "Fellows", "faculty": "Faculty", "anyone": "Anyone"}[self.value]
+__all__ = ["Closure", "Eligibility", "Kind", "Series", "Session", "SessionStatus"]
 
 
 class Kind(TimestampMixin, db.Model):

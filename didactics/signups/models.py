@@ -7,8 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from didactics.extensions import db
-from didactics.models import TimestampMixin, str_enum
-from didactics.schedule.models import Eligibility
+from didactics.models import Eligibility, TimestampMixin, str_enum
 
 if TYPE_CHECKING:
     from didactics.auth.models import User
