@@ -21,6 +21,10 @@
       done();
     }
   });
+  // Print buttons (no inline script: the page's policy forbids it).
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-print]")) window.print();
+  });
   // Close the menu when a link inside it is followed or a click lands elsewhere.
   document.addEventListener("click", function (event) {
     document.querySelectorAll("details.menu[open]").forEach(function (menu) {

@@ -133,6 +133,7 @@ def screenshot(page, name: str) -> None:
     """``DOCS_SCREENSHOTS=1 pytest tests/browser`` refreshes the pictures in docs/screenshots/."""
     if os.environ.get("DOCS_SCREENSHOTS") == "1":
         SHOTS.mkdir(parents=True, exist_ok=True)
+        page.evaluate("window.scrollTo(0, 0)")  # else the sticky bar lands mid-picture
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
