@@ -3,13 +3,13 @@
 import hashlib
 import re
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from urllib.parse import quote
 
 import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from didactics.attendance.rules import expected_kinds_clause
 from didactics.auth.models import Role, User
@@ -31,27 +31,20 @@ def not_found() -> Response:
     abort(404)
 
 
-def _user_for(token: str) -> User:
-    if not TOKEN_RE.match(token):
-        not_found()
-    user = db.session.scalar(sa.select(User).where(User.feed_token == token))
-    if user is None or not user.is_active:
-        not_found()
-    return user
+def window() -> tuple[datetime, datetime]:
+    """90 days back to a year and a day ahead (which always covers the academic year ahead).
 
-
-def window(program: Program) -> tuple[datetime, datetime]:
-    """90 days back to the end of the academic year ahead (at least a year ahead)."""
-    today = program.today()
-    year_end = program.academic_year_of(today)[1] + timedelta(days=1)
-    start = program.local_midnight(today - timedelta(days=PAST_DAYS))
-    end = max(program.local_midnight(year_end), program.local_midnight(today + timedelta(days=366)))
-    return start, end
+    The edges are UTC midnights: where a day starts in the program's zone makes no difference
+    this far from today, and it lets a poll compute the window before reading anything.
+    """
+    today = utcnow().date()
+    start = datetime.combine(today - timedelta(days=PAST_DAYS), time(), UTC)
+    return start, datetime.combine(today + timedelta(days=367), time(), UTC)
 
 
 def _selection(scope: str, user: User | None, kind: Kind | None, program: Program):
     """The condition on Session for one feed."""
-    start, end = window(program)
+    start, end = window()
     in_window = sa.and_(Session.start_dt >= start, Session.start_dt < end)
     if scope == "kind":
         return sa.and_(in_window, Session.kind_id == kind.id)
@@ -75,27 +68,57 @@ def _selection(scope: str, user: User | None, kind: Kind | None, program: Progra
     return sa.and_(in_window, sa.or_(expected, presenting, registered))
 
 
-def _validator(condition, program: Program, salt: str) -> tuple[str, datetime]:
-    """A strong ETag and Last-Modified for the feed, from one aggregate query."""
-    slot_changed = (
-        sa.select(sa.func.max(Slot.updated_dt))
-        .join(Session, Slot.session_id == Session.id)
-        .where(condition)
-        .scalar_subquery()
-    )
-    kind_changed = sa.select(sa.func.max(Kind.updated_dt)).scalar_subquery()
-    count, session_changed, slots, kinds = db.session.execute(
-        sa.select(
-            sa.func.count(Session.id), sa.func.max(Session.updated_dt), slot_changed, kind_changed
-        ).where(condition)
-    ).one()
-    stamps = [t for t in (session_changed, slots, kinds, program.updated_dt) if t is not None]
-    newest = max(stamps)
-    if newest.tzinfo is None:  # SQLite returns aggregates of our UTC column as naive
-        newest = newest.replace(tzinfo=utcnow().tzinfo)
-    start, end = window(program)
-    key = f"{salt}|{count}|{session_changed}|{slots}|{kinds}|{program.updated_dt}|{start}|{end}"
+# -- the validator: answering "nothing changed" costs two small, prebuilt queries -------------
+#
+# Calendar apps poll every feed about hourly, and nearly every poll finds nothing new. The
+# validator covers everything in the window (sessions, their slots, the kinds, the program and
+# the person), not only the feed's own sessions: a change anywhere in the window makes every
+# feed download once more, which is cheap, and in exchange the unchanged poll needs neither the
+# person's selection nor any ORM loading. Statements are built once at import, so a poll pays
+# no SQL construction or compilation either. Registrations and slot deletions touch their
+# session's ``updated_dt``; deleted sessions change the count.
+
+_START, _END = sa.bindparam("start"), sa.bindparam("end")
+_IN_WINDOW = sa.and_(Session.start_dt >= _START, Session.start_dt < _END)
+_AGGREGATES = (
+    sa.select(sa.func.count(Session.id)).where(_IN_WINDOW).scalar_subquery(),
+    sa.select(sa.func.max(Session.updated_dt)).where(_IN_WINDOW).scalar_subquery(),
+    sa.select(sa.func.max(Slot.updated_dt))
+    .join(Session, Slot.session_id == Session.id)
+    .where(_IN_WINDOW)
+    .scalar_subquery(),
+    sa.select(sa.func.max(Kind.updated_dt)).scalar_subquery(),
+)
+# One row: the person (by token) and the program side by side, with the window's aggregates.
+PERSON_VALIDATOR = (
+    sa.select(User.id, User.is_active, User.updated_dt, Program.updated_dt, *_AGGREGATES)
+    .select_from(sa.join(User, Program, Program.id == 1))  # one row each: no product to fear
+    .where(User.feed_token == sa.bindparam("token"))
+)
+PROGRAM_VALIDATOR = sa.select(
+    Program.is_public_feed_enabled, sa.null(), sa.null(), Program.updated_dt, *_AGGREGATES
+).where(Program.id == 1)
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:  # SQLite gives aggregates back naive
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def _validator(row, start: datetime, end: datetime, salt: str) -> tuple[str, datetime]:
+    """A strong ETag and Last-Modified from the row stamps and the window's aggregates."""
+    person_changed, program_changed, count, sessions, slots, kinds = row[2:]
+    stamps = [_as_utc(t) for t in (sessions, slots, kinds, program_changed, person_changed)]
+    newest = max(t for t in stamps if t is not None)
+    key = f"{salt}|{count}|{'|'.join(str(t) for t in stamps)}|{start}|{end}"
     return hashlib.sha256(key.encode()).hexdigest()[:32], newest.replace(microsecond=0)
+
+
+def _unchanged(etag: str, last_modified: datetime) -> bool:
+    if request.if_none_match:
+        return request.if_none_match.contains(etag) or request.if_none_match.star_tag
+    return bool(request.if_modified_since and request.if_modified_since >= last_modified)
 
 
 def _items(condition) -> list[FeedItem]:
@@ -108,7 +131,7 @@ def _items(condition) -> list[FeedItem]:
     if sessions:
         rows = db.session.scalars(
             sa.select(Slot)
-            .options(selectinload(Slot.user))
+            .options(joinedload(Slot.user))
             .where(Slot.session_id.in_(sa.select(Session.id).where(condition)))
             .order_by(Slot.session_id, Slot.position, Slot.id)
         )
@@ -131,52 +154,60 @@ def _items(condition) -> list[FeedItem]:
     return items
 
 
-def serve_feed(scope: str, name: str, uid: str, user: User | None = None, kind: Kind | None = None):
-    program = get_program()
-    condition = _selection(scope, user, kind, program)
-    etag, last_modified = _validator(condition, program, salt=f"{scope}:{uid}")
+def serve_feed(scope: str, name: str, uid: str, token: str | None = None, code: str = ""):
+    """One feed: 304 after the validator alone when nothing changed, else the calendar."""
+    start, end = window()
+    bounds = {"start": start, "end": end}
+    if token is not None:
+        if not TOKEN_RE.match(token):
+            not_found()
+        row = db.session.execute(PERSON_VALIDATOR, {"token": token, **bounds}).one_or_none()
+        if row is None or not row.is_active:
+            not_found()
+        uid = uid.format(user_id=row.id)
+    else:
+        row = db.session.execute(PROGRAM_VALIDATOR, bounds).one()
+        if not row.is_public_feed_enabled:
+            not_found()
+    kind = None
+    if scope == "kind":
+        kind = db.session.scalar(sa.select(Kind).where(Kind.code == code[:40]))
+        if kind is None:
+            not_found()
+    etag, last_modified = _validator(row, start, end, salt=f"{scope}:{uid}")
     headers = {
         "ETag": f'"{etag}"',
         "Last-Modified": last_modified.strftime("%a, %d %b %Y %H:%M:%S GMT"),
         "Cache-Control": "private, max-age=300",
     }
-    # Answer "nothing changed" before building anything: calendar apps poll often.
-    if request.if_none_match:
-        if request.if_none_match.contains(etag) or request.if_none_match.star_tag:
-            return Response(status=304, headers=headers)
-    elif request.if_modified_since and request.if_modified_since >= last_modified:
+    if _unchanged(etag, last_modified):
         return Response(status=304, headers=headers)
+    user = db.session.scalar(sa.select(User).where(User.feed_token == token)) if token else None
+    program = get_program()
+    condition = _selection(scope, user, kind, program)
+    if kind is not None:
+        name = kind.label
     body = build_calendar(f"{program.name}: {name}", program.timezone, uid, _items(condition))
     return Response(body, headers=headers, content_type="text/calendar; charset=utf-8")
 
 
 @bp.get("/feeds/<token>/all.ics")
 def all_feed(token: str):
-    user = _user_for(token)
-    return serve_feed("all", "my sessions", f"all-{user.id}@didactics", user=user)
+    return serve_feed("all", "my sessions", "all-{user_id}@didactics", token=token)
 
 
 @bp.get("/feeds/<token>/presenting.ics")
 def presenting_feed(token: str):
-    user = _user_for(token)
-    return serve_feed(
-        "presenting", "my presentations", f"presenting-{user.id}@didactics", user=user
-    )
+    return serve_feed("presenting", "my presentations", "presenting-{user_id}@didactics", token)
 
 
 @bp.get("/feeds/<token>/kind/<code>.ics")
 def kind_feed(token: str, code: str):
-    _user_for(token)
-    kind = db.session.scalar(sa.select(Kind).where(Kind.code == code[:40]))
-    if kind is None:
-        not_found()
-    return serve_feed("kind", kind.label, f"kind-{kind.code}@didactics", kind=kind)
+    return serve_feed("kind", "", f"kind-{code[:40]}@didactics", token=token, code=code)
 
 
 @bp.get("/feeds/program.ics")
 def program_feed():
-    if not get_program().is_public_feed_enabled:
-        not_found()
     return serve_feed("program", "all sessions", "program@didactics")
 
 
