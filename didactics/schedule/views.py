@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from didactics.auth.util import coordinator_required
 from didactics.extensions import db
@@ -55,7 +55,7 @@ def presenters_by_session(sessions: list[Session]) -> dict[int, list[Slot]]:
         return {}
     rows = db.session.scalars(
         sa.select(Slot)
-        .options(selectinload(Slot.user))
+        .options(joinedload(Slot.user))
         .where(
             Slot.session_id.in_([s.id for s in sessions]),
             sa.or_(Slot.user_id.is_not(None), Slot.external_name != ""),

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.orm import aliased, contains_eager, joinedload
 
 from didactics.auth.models import Role, User
 from didactics.extensions import db
@@ -68,7 +68,7 @@ def next_open_slot(user: User, after: Slot | None = None) -> Slot | None:
     query = (
         sa.select(Slot)
         .join(Session, Slot.session_id == Session.id)
-        .options(selectinload(Slot.session))
+        .options(contains_eager(Slot.session))
         .where(claimable_clause(user, utcnow()))
         .order_by(Session.start_dt, Slot.position, Slot.id)
         .limit(1)
@@ -348,7 +348,7 @@ def places_by_session(sessions: list[Session]) -> dict[int, Places]:
         return {}
     rows = db.session.scalars(
         sa.select(Registration)
-        .options(selectinload(Registration.user))
+        .options(joinedload(Registration.user))
         .where(Registration.session_id.in_(limited))
         .order_by(Registration.created_dt, Registration.id)
     )
@@ -401,7 +401,7 @@ def slots_by_session(sessions: list[Session]) -> dict[int, list[Slot]]:
     found: dict[int, list[Slot]] = {s.id: [] for s in sessions}
     rows = db.session.scalars(
         sa.select(Slot)
-        .options(selectinload(Slot.user))
+        .options(joinedload(Slot.user))
         .where(Slot.session_id.in_(list(found)))
         .order_by(Slot.position, Slot.id)
     )
@@ -415,7 +415,7 @@ def presentations_of(user_id: int, start: datetime | None = None, end: datetime 
     query = (
         sa.select(Slot)
         .join(Session, Slot.session_id == Session.id)
-        .options(selectinload(Slot.session))
+        .options(contains_eager(Slot.session))
         .where(Slot.user_id == user_id, Session.status != SessionStatus.CANCELLED)
         .order_by(Session.start_dt, Slot.position)
     )

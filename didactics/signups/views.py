@@ -9,7 +9,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from didactics.auth.models import Role, User
 from didactics.auth.util import coordinator_required, staff_required
@@ -126,7 +126,7 @@ def index():
     query = (
         sa.select(Slot)
         .join(Session, Slot.session_id == Session.id)
-        .options(selectinload(Slot.session))
+        .options(contains_eager(Slot.session))
         .where(services.claimable_clause(current_user, now))
         .order_by(Session.start_dt, Slot.position, Slot.id)
         .limit(300)
@@ -142,7 +142,7 @@ def index():
         db.session.scalars(
             sa.select(Slot)
             .join(Session, Slot.session_id == Session.id)
-            .options(selectinload(Slot.session))
+            .options(contains_eager(Slot.session))
             .where(
                 Slot.user_id == current_user.id,
                 Session.end_dt > now,
@@ -428,7 +428,7 @@ def _swap_candidates(session: Session, now) -> list[Slot]:
         db.session.scalars(
             sa.select(Slot)
             .join(Session, Slot.session_id == Session.id)
-            .options(selectinload(Slot.user), selectinload(Slot.session))
+            .options(joinedload(Slot.user), contains_eager(Slot.session))
             .where(
                 Session.kind_id == session.kind_id,
                 Session.id != session.id,
@@ -463,7 +463,7 @@ def home_next(viewer) -> dict | None:
     upcoming = db.session.scalars(
         sa.select(Slot)
         .join(Session, Slot.session_id == Session.id)
-        .options(selectinload(Slot.session))
+        .options(contains_eager(Slot.session))
         .where(
             Slot.user_id == viewer.id,
             Session.end_dt > now,
