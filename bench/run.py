@@ -1,0 +1,602 @@
+"""``make bench``: serve the app with gunicorn and load it with wrk, endpoint by endpoint.
+
+For each dataset (program, institution) and database (SQLite; PostgreSQL when it answers) it
+prints a table and writes ``bench/results/latest.json``: requests/s, p50/p95 latency, SQL
+queries per request and the ratio of requests/s to ``/healthz`` measured in the same run.
+Absolute numbers depend on the machine; the budgets are ratios within one run.
+"""
+
+import argparse
+import http.cookiejar
+import json
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DATA = ROOT / ".cache" / "bench"
+PG_SERVER = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+SECRET = "bench-secret-" + "k" * 40
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+LUA = """
+local reqs = {}
+local i = 0
+{setup}
+request = function()
+  i = (i % #reqs) + 1
+  return reqs[i]
+end
+done = function(summary, latency, requests)
+  io.write(string.format(
+    "BENCH {\\"requests\\": %d, \\"seconds\\": %f, \\"errors\\": %d, \\"non2xx\\": %d, "
+    .. "\\"p50_ms\\": %f, \\"p95_ms\\": %f}\\n",
+    summary.requests, summary.duration / 1e6,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status, latency:percentile(50) / 1000, latency:percentile(95) / 1000))
+end
+"""
+
+
+def lua_string(text: str) -> str:
+    return "[==[" + text + "]==]"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- datasets ----------------------------------------------------------------------------------
+
+
+def database_url(backend: str, size: str) -> str:
+    if backend == "sqlite":
+        DATA.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{DATA / f'{size}.sqlite'}"
+    return PG_SERVER.rsplit("/", 1)[0] + f"/didactics_bench_{size}"
+
+
+def pg_available() -> bool:
+    try:
+        engine = sa.create_engine(PG_SERVER)
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+def build_dataset(backend: str, size_name: str, rebuild: bool) -> dict:
+    """Create (or reuse) the dataset's database; returns its facts."""
+    from flask_migrate import upgrade
+
+    from bench.generate import SIZES, generate
+    from didactics import create_app
+    from didactics.extensions import db
+
+    url = database_url(backend, size_name)
+    facts_file = DATA / f"{backend}-{size_name}.json"
+    if facts_file.exists() and not rebuild:
+        return json.loads(facts_file.read_text())
+    if backend == "sqlite":
+        path = Path(url.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+    else:
+        name = url.rsplit("/", 1)[1]
+        admin = sa.create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        admin.dispose()
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET, "TESTING": True})
+    started = time.monotonic()
+    with app.app_context():
+        upgrade()
+        facts = generate(SIZES[size_name])
+        if backend == "postgresql":
+            db.session.execute(sa.text("ANALYZE"))
+            db.session.commit()
+        else:
+            db.session.execute(sa.text("ANALYZE"))
+            db.session.commit()
+        db.engine.dispose()
+    facts["build_seconds"] = round(time.monotonic() - started, 1)
+    facts.pop("emails", None)
+    DATA.mkdir(parents=True, exist_ok=True)
+    facts_file.write_text(json.dumps(facts))
+    return facts
+
+
+# -- the server --------------------------------------------------------------------------------
+
+
+@contextmanager
+def gunicorn(url: str, workers: int):
+    port = free_port()
+    env = dict(os.environ, DATABASE_URL=url, SECRET_KEY=SECRET, DIDACTICS_RATELIMIT_ENABLED="false")
+    env["DIDACTICS_INSTANCE"] = tempfile.mkdtemp(prefix="didactics-bench-")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", "2",
+         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise SystemExit("gunicorn did not start") from None
+            time.sleep(0.2)
+    try:
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+class Browser:
+    """A signed-in HTTP client (cookies and the CSRF token), to prepare wrk's requests."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.csrf = ""
+
+    def get(self, path: str) -> tuple[int, str]:
+        with self.opener.open(self.base + path, timeout=30) as response:
+            body = response.read().decode()
+        match = CSRF_RE.search(body)
+        if match:
+            self.csrf = match.group(1)
+        return response.status, body
+
+    def post(self, path: str, data: dict) -> tuple[int, str]:
+        data = dict(data, csrf_token=self.csrf)
+        body = urllib.parse.urlencode(data).encode()
+        try:
+            with self.opener.open(self.base + path, body, timeout=30) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def login(self, email: str, password: str) -> None:
+        self.get("/login")
+        status, _ = self.post("/login", {"email": email, "password": password})
+        if status not in (200, 302):
+            raise SystemExit(f"could not sign in as {email}: {status}")
+
+    @property
+    def cookie(self) -> str:
+        return "; ".join(f"{c.name}={c.value}" for c in self.jar)
+
+
+def wrk(base: str, requests: list[dict], seconds: int, connections: int) -> dict:
+    setup = []
+    for r in requests:
+        headers = (
+            "{"
+            + ", ".join(
+                f"[ {lua_string(k)} ] = {lua_string(v)}" for k, v in r.get("headers", {}).items()
+            )
+            + "}"
+        )
+        body = lua_string(r["body"]) if r.get("body") else "nil"
+        setup.append(
+            f"table.insert(reqs, wrk.format({lua_string(r.get('method', 'GET'))}, "
+            f"{lua_string(r['path'])}, {headers}, {body}))"
+        )
+    script = LUA.replace("{setup}", "\n".join(setup))
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    done = subprocess.run(
+        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "-s", f.name, base],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    os.unlink(f.name)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH ")), None)
+    if line is None:
+        raise SystemExit(f"wrk failed:\n{done.stdout}\n{done.stderr}")
+    result = json.loads(line[6:])
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+# -- one dataset --------------------------------------------------------------------------------
+
+
+def prepare_live_session(url: str) -> int:
+    """A counted session in progress now (the check-in target), made fresh for each run."""
+    engine = sa.create_engine(url)
+    now = datetime.now(UTC).replace(microsecond=0)
+    with engine.begin() as conn:
+        kind_id = conn.execute(sa.text("SELECT id FROM kinds WHERE code = 'lecture'")).scalar()
+        conn.execute(
+            sa.text(
+                "DELETE FROM attendance_changes WHERE session_id IN "
+                "(SELECT id FROM sessions WHERE title = 'Bench check-in')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "DELETE FROM attendance WHERE session_id IN "
+                "(SELECT id FROM sessions WHERE title = 'Bench check-in')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "DELETE FROM slots WHERE session_id IN "
+                "(SELECT id FROM sessions WHERE title = 'Bench check-in')"
+            )
+        )
+        conn.execute(sa.text("DELETE FROM sessions WHERE title = 'Bench check-in'"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO sessions (uid, kind_id, start_dt, end_dt, title, topic, location, "
+                "notes, article_citation, article_url, status, cancel_reason, is_edited, "
+                "sequence, created_dt, updated_dt) VALUES (:uid, :kind, :start, :end, "
+                "'Bench check-in', '', 'Room 1', '', '', '', 'scheduled', '', false, 0, "
+                ":now, :now)"
+            ),
+            {
+                "uid": f"bench-{now.timestamp()}@bench",
+                "kind": kind_id,
+                "start": now - timedelta(minutes=5),
+                "end": now + timedelta(minutes=55),
+                "now": now,
+            },
+        )
+        session_id = conn.execute(
+            sa.text("SELECT id FROM sessions WHERE title = 'Bench check-in'")
+        ).scalar()
+    engine.dispose()
+    return session_id
+
+
+def sample_ids(url: str) -> dict:
+    """A busy session page and a few fellows to sign in as."""
+    engine = sa.create_engine(url)
+    now = datetime.now(UTC)
+    with engine.connect() as conn:
+        session_id = conn.execute(
+            sa.text("SELECT id FROM sessions WHERE start_dt > :now ORDER BY start_dt LIMIT 1"),
+            {"now": now},
+        ).scalar()
+        fellows = (
+            conn.execute(
+                sa.text(
+                    "SELECT email FROM users WHERE role = 'fellow' AND is_active "
+                    "AND starts_on <= :today AND ends_on >= :today ORDER BY id LIMIT 8"
+                ),
+                {"today": now.date()},
+            )
+            .scalars()
+            .all()
+        )
+    engine.dispose()
+    return {"session_id": session_id, "fellows": fellows}
+
+
+def checkin_code(session_id: int) -> str:
+    from didactics.attendance.codes import current_code
+
+    return current_code(SECRET, session_id, datetime.now(UTC))
+
+
+def endpoints(base: str, url: str) -> tuple[list[dict], dict]:
+    """The requests wrk sends per endpoint, prepared by signing in over HTTP."""
+    ids = sample_ids(url)
+    live = prepare_live_session(url)
+    from bench.generate import PASSWORD
+
+    people = []
+    for email in ids["fellows"]:
+        browser = Browser(base)
+        browser.login(email, PASSWORD)
+        browser.get("/signups")  # a page with a form: its CSRF token
+        people.append(browser)
+    coordinator = Browser(base)
+    coordinator.login("coordinator@bench.test", PASSWORD)
+    fellow = people[0]
+    feed = None
+    _, page = fellow.get("/calendar")
+    match = re.search(r'value="https?://[^/"]+(/feeds/[^"]+/all\.ics)"', page)
+    if match:
+        feed = match.group(1)
+
+    def as_(browser, path, method="GET", body=None, headers=None):
+        h = {"Cookie": browser.cookie}
+        if body is not None:
+            h["Content-Type"] = "application/x-www-form-urlencoded"
+        h.update(headers or {})
+        return {"method": method, "path": path, "headers": h, "body": body}
+
+    plan = {
+        "/healthz": [{"path": "/healthz"}],
+        "/": [as_(fellow, "/")],
+        "/schedule": [as_(fellow, "/schedule")],
+        "/sessions/<id>": [as_(fellow, f"/sessions/{ids['session_id']}")],
+        "/signups": [as_(fellow, "/signups")],
+    }
+    try:
+        code = checkin_code(live)
+    except ImportError:
+        code = None
+        print("  (no check-in code module: the check-in endpoint is left out)")
+    plan["check-in POST"] = (
+        []
+        if code is None
+        else [
+            as_(
+                b, f"/checkin/{live}/{code}", "POST", urllib.parse.urlencode({"csrf_token": b.csrf})
+            )
+            for b in people
+        ]
+    )
+    if not plan["check-in POST"]:
+        del plan["check-in POST"]
+    if feed:
+        with urllib.request.urlopen(base + feed) as response:
+            etag = response.headers["ETag"]
+        plan["all.ics 200"] = [{"path": feed}]
+        plan["all.ics 304"] = [{"path": feed, "headers": {"If-None-Match": etag}}]
+    plan["/reports/attendance"] = [as_(coordinator, "/reports/attendance")]
+    return plan, {"live_session": live}
+
+
+def count_queries(url: str, plan: dict) -> dict:
+    """SQL statements per request for each endpoint, in-process (no timing involved)."""
+    from didactics import create_app
+    from didactics.extensions import db
+
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET, "RATELIMIT_ENABLED": False}
+    )
+    with app.app_context():
+        engine = db.engine
+    statements = []
+
+    def listener(conn, cursor, statement, *args):
+        # Transaction control (SQLite's explicit BEGIN, savepoints) is not a query.
+        if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK")):
+            statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", listener)
+    counts = {}
+    for name, requests in plan.items():
+        r = requests[0]
+        headers = dict(r.get("headers", {}))
+        client = app.test_client()
+        for pair in headers.pop("Cookie", "").split("; "):
+            if "=" in pair:
+                key, value = pair.split("=", 1)
+                client.set_cookie(key, value)
+
+        def send(client=client, r=r, headers=headers):
+            return client.open(
+                r["path"], method=r.get("method", "GET"), headers=headers, data=r.get("body")
+            )
+
+        send()  # warm
+        statements.clear()
+        response = send()
+        counts[name] = {
+            "queries": len(statements),
+            "status": response.status_code,
+            "bytes": len(response.data),
+        }
+    sa.event.remove(engine, "before_cursor_execute", listener)
+    engine.dispose()
+    return counts
+
+
+def feed_ratio(url: str, rounds: int = 20) -> dict:
+    """Building a fellow's year feed against bare icalendar serialisation of its events."""
+    from icalendar import Calendar, Event
+
+    from didactics import create_app
+    from didactics.auth.models import User
+    from didactics.extensions import db
+    from didactics.feeds import views as feeds
+
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET, "SERVER_NAME": "bench.local"}
+    )
+    with app.app_context(), app.test_request_context("/"):
+        fellow = db.session.scalar(
+            sa.select(User).where(User.role == "fellow", User.is_active.is_(True)).limit(1)
+        )
+        program = feeds.get_program()
+        condition = feeds._selection("all", fellow, None, program)
+        items = feeds._items(condition)
+        started = time.perf_counter()
+        for _ in range(rounds):
+            feeds.build_calendar("bench", program.timezone, "u@bench", feeds._items(condition))
+        app_seconds = (time.perf_counter() - started) / rounds
+        started = time.perf_counter()
+        for _ in range(rounds):
+            cal = Calendar()
+            cal.add("prodid", "-//bench//EN")
+            cal.add("version", "2.0")
+            for item in items:
+                s = item.session
+                event = Event()
+                event.add("uid", s.uid)
+                event.add("dtstamp", s.updated_dt)
+                event.add("dtstart", s.start_dt)
+                event.add("dtend", s.end_dt)
+                event.add("summary", s.title)
+                event.add("location", s.location)
+                event.add("description", "\n".join(item.presenters))
+                cal.add_component(event)
+            cal.to_ical()
+        bare_seconds = (time.perf_counter() - started) / rounds
+        db.engine.dispose()
+    return {
+        "events": len(items),
+        "feed_ms": app_seconds * 1000,
+        "bare_icalendar_ms": bare_seconds * 1000,
+        "ratio": app_seconds / bare_seconds if bare_seconds else None,
+    }
+
+
+def run_dataset(backend: str, size: str, args) -> dict:
+    facts = build_dataset(backend, size, args.rebuild)
+    url = database_url(backend, size)
+    print(
+        f"\n== {backend} · {size}: {facts['people']} people, {facts['sessions']} sessions, "
+        f"{facts['attendance']} attendance rows (built in {facts['build_seconds']} s)"
+    )
+    with gunicorn(url, args.workers) as base:
+        plan, extra = endpoints(base, url)
+        queries = count_queries(url, plan)
+        results = {}
+        for name, requests in plan.items():
+            if name == "check-in POST":  # the code rotates: take a fresh one
+                code = checkin_code(extra["live_session"])
+                for r in requests:
+                    r["path"] = re.sub(r"/[^/]+$", f"/{code}", r["path"])
+            wrk(base, requests, 1, args.connections)  # warm up
+            result = wrk(base, requests, args.seconds, args.connections)
+            result.update(queries.get(name, {}))
+            results[name] = result
+    floor = results["/healthz"]["rps"]
+    for result in results.values():
+        result["vs_healthz"] = result["rps"] / floor if floor else None
+    return {"facts": facts, "endpoints": results, "feed": feed_ratio(url)}
+
+
+def print_table(label: str, data: dict) -> None:
+    print(f"\n{label}")
+    print(
+        f"{'endpoint':<22}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'queries':>9}"
+        f"{'vs healthz':>12}{'status':>8}{'KB':>7}"
+    )
+    for name, r in data["endpoints"].items():
+        print(
+            f"{name:<22}{r['rps']:>9.0f}{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}"
+            f"{r.get('queries', '-'):>9}{r['vs_healthz']:>11.0%}{r.get('status', '-'):>8}"
+            f"{r.get('bytes', 0) / 1024:>7.1f}"
+        )
+    feed = data["feed"]
+    print(
+        f"year feed: {feed['events']} events, {feed['feed_ms']:.1f} ms vs bare icalendar "
+        f"{feed['bare_icalendar_ms']:.1f} ms = {feed['ratio']:.2f}×"
+    )
+
+
+def budgets(results: dict) -> list[tuple[str, bool, str]]:
+    """The issue's budgets, checked on this run's ratios."""
+    checks = []
+    for backend, sizes in results.items():
+        program, institution = sizes.get("program"), sizes.get("institution")
+        for size, data in sizes.items():
+            eps = data["endpoints"]
+            worst = max(r.get("queries", 0) for r in eps.values())
+            checks.append(
+                (f"{backend}/{size}: queries per request ≤ 8", worst <= 8, f"max {worst}")
+            )
+            ci = eps.get("check-in POST", {}).get("vs_healthz") or 0
+            checks.append(
+                (f"{backend}/{size}: check-in ≥ 25% of /healthz", ci >= 0.25, f"{ci:.0%}")
+            )
+            f304 = eps.get("all.ics 304", {}).get("vs_healthz") or 0
+            checks.append(
+                (f"{backend}/{size}: feed 304 ≥ 50% of /healthz", f304 >= 0.5, f"{f304:.0%}")
+            )
+            ratio = data["feed"]["ratio"] or 0
+            checks.append(
+                (f"{backend}/{size}: year feed ≤ 3× bare icalendar", ratio <= 3, f"{ratio:.2f}×")
+            )
+        if program and institution:
+            for name, r in institution["endpoints"].items():
+                if name == "/healthz":
+                    continue
+                small = program["endpoints"][name]
+                growth = r["p95_ms"] / small["p95_ms"] if small["p95_ms"] else 0
+                checks.append(
+                    (
+                        f"{backend}: {name} p95 institution ≤ 1.5× program",
+                        growth <= 1.5,
+                        f"{growth:.2f}×",
+                    )
+                )
+                same = r.get("queries") == small.get("queries")
+                checks.append(
+                    (
+                        f"{backend}: {name} same queries at both sizes",
+                        same,
+                        f"{small.get('queries')} → {r.get('queries')}",
+                    )
+                )
+    return checks
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="program,institution")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--rebuild", action="store_true", help="regenerate the datasets")
+    args = parser.parse_args(argv)
+    if not shutil_which("wrk"):
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    backends = args.backends.split(",")
+    if "postgresql" in backends and not pg_available():
+        print("PostgreSQL does not answer on 127.0.0.1:5432: SQLite only")
+        backends.remove("postgresql")
+    results: dict = {}
+    for backend in backends:
+        for size in args.sizes.split(","):
+            data = run_dataset(backend, size, args)
+            results.setdefault(backend, {})[size] = data
+            print_table(f"{backend} · {size}", data)
+    checks = budgets(results)
+    print("\nBudgets (ratios within this run):")
+    for label, ok, value in checks:
+        print(f"  {'PASS' if ok else 'FAIL'}  {label}: {value}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "settings": vars(args),
+        "results": results,
+        "budgets": [{"budget": b, "ok": ok, "value": v} for b, ok, v in checks],
+    }
+    (RESULTS / "latest.json").write_text(json.dumps(out, indent=2, default=str))
+    print(f"\nWritten to {RESULTS / 'latest.json'}")
+    return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+def shutil_which(name: str) -> str | None:
+    from shutil import which
+
+    return which(name)
