@@ -69,6 +69,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 def register_blueprints(app: Flask) -> None:
     from didactics.attendance import bp as attendance_bp
+    from didactics.audit import bp as audit_bp
     from didactics.auth import bp as auth_bp
     from didactics.core import bp as core_bp
     from didactics.feeds import bp as feeds_bp
@@ -86,6 +87,7 @@ def register_blueprints(app: Flask) -> None:
         signups_bp,
         attendance_bp,
         feeds_bp,
+        audit_bp,
     ):
         app.register_blueprint(bp)
 

@@ -47,6 +47,39 @@ def flash_errors(form) -> None:
             flash(f"{label.text}: {message}" if label else message, "error")
 
 
+ONCE_FIELD = "once"
+
+
+def once_token() -> str:
+    """A fresh one-time token for a form that creates something (see ``first_submission``)."""
+    import secrets
+
+    return secrets.token_urlsafe(24)
+
+
+def first_submission() -> bool:
+    """False when this form's one-time token was already saved: a double tap, the back button.
+
+    The token is kept in the same transaction as what the form creates, so a failed save does
+    not spend it, and two copies racing each other meet the primary key: one wins. A form
+    without a token (an older page) is treated as new.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    from didactics.audit.models import FormSubmission
+    from didactics.extensions import db
+
+    token = request.form.get(ONCE_FIELD, "")
+    if not token or len(token) > 64:
+        return True
+    try:
+        with db.session.begin_nested():
+            db.session.add(FormSubmission(token=token))
+    except IntegrityError:
+        return False
+    return True
+
+
 def safe_next(target: str | None, fallback: str) -> str:
     """Only follow ``next`` to a path on this site (never to another host)."""
     if not target:
@@ -156,6 +189,9 @@ def init_app(app: Flask) -> None:
             # Pages show personal data: no shared caches, and no stale page after sign-out.
             response.headers["Cache-Control"] = "private, no-cache"
         return response
+
+    # A global, not context: macros imported from _macros.html see globals only.
+    app.jinja_env.globals["once_token"] = once_token
 
     @app.context_processor
     def layout_context():

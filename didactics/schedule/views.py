@@ -25,7 +25,7 @@ from didactics.schedule.forms import (
 from didactics.schedule.models import Closure, Kind, Series, Session, SessionStatus
 from didactics.schedule.recurrence import RecurrenceError, Rhythm, describe
 from didactics.signups.models import Slot
-from didactics.web import page_sections, render
+from didactics.web import first_submission, page_sections, render
 
 
 def _kinds() -> list[Kind]:
@@ -271,12 +271,20 @@ def series_preview():
     return render("schedule/_preview.html", dates=dates, problem=problem, rule_text=None)
 
 
+def _already_saved():
+    """The same form came twice (a double tap, the back button): the first one counted."""
+    flash("That was already saved: nothing was added twice.", "warning")
+    return redirect(url_for("schedule.manage"), 303)
+
+
 @bp.post("/schedule/series")
 @coordinator_required
 def series_create():
     form = SeriesForm()
     form.set_kinds(_kinds())
     if form.validate_on_submit():
+        if not first_submission():
+            return _already_saved()
         try:
             series = services.create_series(_spec(form))
         except (RecurrenceError, services.ScheduleError) as error:
@@ -351,6 +359,8 @@ def session_create():
     form = NewSessionForm()
     form.set_kinds(_kinds())
     if form.validate_on_submit():
+        if not first_submission():
+            return _already_saved()
         kind = db.session.scalar(sa.select(Kind).where(Kind.code == form.kind.data))
         start = _instant(form.day.data, form.start_time.data)
         end = _instant(form.day.data, form.end_time.data)
@@ -445,6 +455,8 @@ def session_delete(session_id: int):
 def closure_create():
     form = ClosureForm()
     if form.validate_on_submit():
+        if not first_submission():
+            return _already_saved()
         try:
             _, cancelled = services.add_closure(
                 form.starts_on.data, form.ends_on.data, form.reason.data.strip()
@@ -535,6 +547,8 @@ def import_csv():
             text = form.text.data or ""
         preview = parse_schedule_csv(text)
         if request.form.get("confirm") == "1" and preview.ok:
+            if not first_submission():
+                return _already_saved()
             count = create_sessions(preview)
             db.session.commit()
             flash(f"{count} sessions imported.", "success")

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, contains_eager, joinedload
 
+from didactics.audit.recorder import record
 from didactics.auth.models import Role, User
 from didactics.extensions import db
 from didactics.models import utcnow
@@ -165,7 +166,11 @@ def claim(slot_id: int, user: User, topic: Topic) -> Slot:
         changed = 0
     if changed == 1:
         db.session.expire_all()
-        return db.session.get(Slot, slot_id)
+        slot = db.session.get(Slot, slot_id)
+        record(
+            "claim", "slots", slot_id, f"{slot.label}: {user.name}", {"user_id": [None, user.id]}
+        )
+        return slot
     raise _why_not(slot_id, user, now)
 
 
@@ -227,6 +232,7 @@ def release(slot_id: int, user: User) -> Slot:
             f"Slots can be released up to {days} days before the session. "
             "Ask the coordinator to find someone else or swap dates."
         )
+    holder = (slot.user_id, slot.holder_name)
     condition = Slot.user_id == slot.user_id if slot.user_id else Slot.external_name != ""
     changed = db.session.execute(
         sa.update(Slot)
@@ -245,7 +251,11 @@ def release(slot_id: int, user: User) -> Slot:
     db.session.expire_all()
     if changed != 1:
         raise SignupError("Someone changed this slot a moment ago: look again.")
-    return db.session.get(Slot, slot_id)
+    slot = db.session.get(Slot, slot_id)
+    record(
+        "release", "slots", slot_id, f"{slot.label}: {holder[1]}", {"user_id": [holder[0], None]}
+    )
+    return slot
 
 
 def update_topic(slot: Slot, user: User, topic: Topic) -> None:
@@ -388,6 +398,8 @@ def unregister(session: Session, user: User) -> None:
     ).rowcount
     if not deleted:
         raise SignupError("You were not registered for this session.")
+    record("unregister", "registrations", None, f"{user.name}: {session.title}",
+           {"session_id": [session.id, None]})  # fmt: skip
     session.updated_dt = utcnow()
 
 
