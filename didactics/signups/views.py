@@ -21,7 +21,7 @@ from didactics.signups import bp, services
 from didactics.signups.forms import AssignForm, SlotForm, SwapForm, TopicForm
 from didactics.signups.models import Slot
 from didactics.signups.services import SignupError
-from didactics.web import is_htmx, page_sections, render, safe_next
+from didactics.web import first_submission, is_htmx, page_sections, render, safe_next
 
 # -- helpers ----------------------------------------------------------------------------------
 
@@ -111,6 +111,7 @@ def _done(message: str, slot_id: int | None = None, section_of: Session | None =
 
 
 HORIZON_DAYS = 90
+PAGE_SIZE = 10  # rows per page of open slots: a "Show more" swap stays small
 
 # -- the open slots -----------------------------------------------------------------------------
 
@@ -129,7 +130,6 @@ def index():
         .options(contains_eager(Slot.session))
         .where(services.claimable_clause(current_user, now))
         .order_by(Session.start_dt, Slot.position, Slot.id)
-        .limit(300)
     )
     if kind is not None:
         query = query.where(Session.kind_id == kind.id)
@@ -137,7 +137,23 @@ def index():
     show_all = request.args.get("all") == "1"
     if not show_all:
         query = query.where(Session.start_dt < now + timedelta(days=HORIZON_DAYS))
-    open_slots = list(db.session.scalars(query))
+    offset = request.args.get("offset", "0")
+    offset = int(offset) if offset.isdigit() and len(offset) < 6 else 0
+    open_slots = list(db.session.scalars(query.offset(offset).limit(PAGE_SIZE + 1)))
+    more = len(open_slots) > PAGE_SIZE
+    open_slots = open_slots[:PAGE_SIZE]
+    more_url = (
+        url_for("signups.index", kind=kind.code if kind else None,
+                all=1 if show_all else None, offset=offset + PAGE_SIZE)
+        if more
+        else None
+    )  # fmt: skip
+    if offset and is_htmx():
+        # "Show more": only the next rows, appended in place of the button.
+        return render(
+            "signups/index.html", block="more_slots", open_slots=open_slots, more_url=more_url,
+            now=now, can_release=services.can_release,
+        )  # fmt: skip
     mine = list(
         db.session.scalars(
             sa.select(Slot)
@@ -169,6 +185,8 @@ def index():
         "signups/index.html",
         block="open_slots",
         open_slots=open_slots,
+        more_url=more_url,
+        offset=offset,
         show_all=show_all,
         horizon=HORIZON_DAYS,
         mine=mine,
@@ -308,6 +326,8 @@ def add_slot(session_id: int):
     if not form.validate():
         problems = [m for messages in form.errors.values() for m in messages]
         return _coordinator_refused(SignupError(" ".join(problems), status=400), session)
+    if not first_submission():
+        return _done("That slot was already added.", section_of=session)
     position = db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.max(Slot.position), -1)).where(
             Slot.session_id == session.id
