@@ -96,18 +96,18 @@ def test_kind_filter_and_an_unknown_kind(client, users, make_session, frozen):
     assert bad.status_code == 400 and "no kind of session called “nope”" in bad.get_data(True)
 
 
-def test_open_slots_come_ten_at_a_time(app, client, users, make_session, frozen):
-    for day in range(12):
-        make_session("pain_conference", start=in_days(1 + day), title=f"Conference {day:02}")
+def test_open_slots_come_eight_at_a_time(app, client, users, make_session, frozen):
+    for day in range(10):
+        make_session("journal_club", start=in_days(1 + day), title=f"Journal {day:02}")
     client.login(users["fellow"])
     page = client.get("/signups").get_data(as_text=True)
-    assert "Conference 09" in page and "Conference 10" not in page
-    more = client.get("/signups?offset=10", headers=HTMX)
+    assert "Journal 03" in page and "Journal 04" not in page  # two fellow slots each
+    more = client.get("/signups?offset=8", headers=HTMX)
     html = more.get_data(as_text=True)
-    assert "Conference 10" in html and "Conference 11" in html and "Conference 09" not in html
-    assert "<html" not in html and "Show more" not in html
-    assert len(more.data) < 10_000  # an htmx swap stays small
-    assert "Conference 10" in client.get("/signups?offset=10").get_data(as_text=True)
+    assert "Journal 04" in html and "Journal 07" in html and "Journal 03" not in html
+    assert "<html" not in html and "Show more" in html
+    assert len(more.data) < 10 * 1024  # an htmx swap stays small
+    assert "Journal 04" in client.get("/signups?offset=8").get_data(as_text=True)
     assert client.get("/signups?offset=banana").status_code == 200
 
 

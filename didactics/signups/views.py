@@ -111,7 +111,7 @@ def _done(message: str, slot_id: int | None = None, section_of: Session | None =
 
 
 HORIZON_DAYS = 90
-PAGE_SIZE = 10  # rows per page of open slots: a "Show more" swap stays small
+PAGE_SIZE = 8  # rows per page of open slots: a "Show more" swap stays small
 
 # -- the open slots -----------------------------------------------------------------------------
 
