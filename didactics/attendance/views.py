@@ -1,1 +1,412 @@
-"""Request handlers for attendance."""
+"""Check-in on phones, the projector display, marking by the coordinator, the sign-in sheet,
+and the attendance reports."""
+
+import csv
+import io
+from datetime import date, timedelta
+
+import segno
+import sqlalchemy as sa
+from flask import Response, abort, flash, redirect, request, url_for
+from flask_login import current_user, login_required
+
+from didactics.attendance import bp, counting, services
+from didactics.attendance.charts import bar_chart, trend_chart
+from didactics.attendance.models import Attendance, AttendanceStatus
+from didactics.attendance.services import CheckinError
+from didactics.auth.models import Role, User
+from didactics.auth.util import coordinator_required, staff_required
+from didactics.extensions import db
+from didactics.models import utcnow
+from didactics.program.models import get_program
+from didactics.schedule.models import Kind, Session
+from didactics.web import is_htmx, page_sections, render
+
+MAX_REPORT_YEARS = 5
+
+
+def _session(session_id: int) -> Session:
+    session = db.session.get(Session, session_id)
+    if session is None:
+        abort(404, "This session no longer exists. It may have been deleted.")
+    return session
+
+
+def _my_record(session: Session) -> Attendance | None:
+    return db.session.scalar(
+        sa.select(Attendance).where(
+            Attendance.session_id == session.id, Attendance.user_id == current_user.id
+        )
+    )
+
+
+# -- check-in on a phone --------------------------------------------------------------------------
+
+
+@bp.get("/checkin")
+@login_required
+def checkin():
+    sessions = services.open_sessions()
+    mine = set()
+    if sessions:
+        mine = set(
+            db.session.scalars(
+                sa.select(Attendance.session_id).where(
+                    Attendance.user_id == current_user.id,
+                    Attendance.session_id.in_([s.id for s in sessions]),
+                    Attendance.status.in_([AttendanceStatus.PRESENT, AttendanceStatus.LATE]),
+                )
+            )
+        )
+    return render("attendance/checkin.html", sessions=sessions, mine=mine, problem=None)
+
+
+@bp.post("/checkin")
+@login_required
+def checkin_typed():
+    try:
+        session, result = services.check_in_by_code(current_user, request.form.get("code"))
+    except CheckinError as error:
+        db.session.rollback()
+        sessions = services.open_sessions()
+        return render(
+            "attendance/checkin.html", sessions=sessions, mine=set(), problem=error.message,
+            code=request.form.get("code", "")[:20], status=error.status,
+        )  # fmt: skip
+    db.session.commit()
+    return render("attendance/checked_in.html", session=session, result=result)
+
+
+@bp.get("/checkin/<int:session_id>/<code>")
+@login_required
+def checkin_link(session_id: int, code: str):
+    """The QR code's target. A GET changes nothing: link previewers follow GETs."""
+    session = _session(session_id)
+    record = _my_record(session)
+    problem = None
+    now = utcnow()
+    if not services.is_open(session, now):
+        problem = services._why_closed(session, now)
+    elif services.codes.normalise(code) is None or not services.codes.is_valid(
+        services.secret(), session.id, services.codes.normalise(code), now, services.step()
+    ):
+        problem = "This code has expired: type the code on the screen now."
+    return render(
+        "attendance/checkin_link.html", session=session, code=code[:12], record=record,
+        problem=problem,
+    )  # fmt: skip
+
+
+@bp.post("/checkin/<int:session_id>/<code>")
+@login_required
+def checkin_link_post(session_id: int, code: str):
+    session = _session(session_id)
+    typed = request.form.get("code") or code
+    try:
+        result = services.check_in(session, current_user, typed)
+    except CheckinError as error:
+        db.session.rollback()
+        return render(
+            "attendance/checkin_link.html", session=session, code=code[:12],
+            record=_my_record(session), problem=error.message, status=error.status,
+        )  # fmt: skip
+    db.session.commit()
+    return render("attendance/checked_in.html", session=session, result=result)
+
+
+# -- the projector --------------------------------------------------------------------------------
+
+
+def _live_context(session: Session) -> dict:
+    now = utcnow()
+    is_open = services.is_open(session, now)
+    context = {"session": session, "is_open": is_open, "now": now}
+    present = list(
+        db.session.execute(
+            sa.select(User.name, Attendance.status)
+            .join(User, Attendance.user_id == User.id)
+            .where(
+                Attendance.session_id == session.id,
+                Attendance.status.in_([AttendanceStatus.PRESENT, AttendanceStatus.LATE]),
+            )
+            .order_by(Attendance.checked_in_dt.desc(), Attendance.id.desc())
+        )
+    )
+    context["present"] = present
+    if is_open:
+        code = services.current_code(session, now)
+        url = url_for("attendance.checkin_link", session_id=session.id, code=code, _external=True)
+        context.update(
+            code=code,
+            url=url,
+            qr=segno.make(url, error="m").svg_inline(scale=6, border=2, omitsize=True),
+            seconds_left=services.codes.seconds_left(now, services.step()),
+        )
+    else:
+        context["closed_message"] = services._why_closed(session, now)
+    return context
+
+
+@bp.get("/sessions/<int:session_id>/display")
+@staff_required
+def display(session_id: int):
+    session = _session(session_id)
+    return render("attendance/display.html", block="live", **_live_context(session))
+
+
+# -- the paper fallback -------------------------------------------------------------------------
+
+
+@bp.get("/sessions/<int:session_id>/sheet")
+@staff_required
+def sheet(session_id: int):
+    session = _session(session_id)
+    return render("attendance/sheet.html", session=session, roster=services.roster(session))
+
+
+# -- marking by the coordinator -----------------------------------------------------------------
+
+STATUS_CHOICES = {s.value: s for s in AttendanceStatus} | {"clear": None}
+
+
+def _roster_section(session: Session, message: str = "", tone: str = "success"):
+    context = session_attendance(session, current_user)
+    context["message"] = (message, tone) if message else None
+    return render("attendance/_session_section.html", section=context)
+
+
+@bp.post("/sessions/<int:session_id>/attendance")
+@coordinator_required
+def mark(session_id: int):
+    session = _session(session_id)
+    user_id = request.form.get("user_id", "")
+    status_text = request.form.get("status", "")
+    problem = None
+    person = db.session.get(User, int(user_id)) if user_id.isdigit() and len(user_id) < 10 else None
+    if person is None:
+        problem = "Choose a person."
+    elif status_text not in STATUS_CHOICES:
+        problem = "Choose present, late, excused, absent or clear."
+    elif len(request.form.get("reason", "")) > 300:
+        problem = "Keep the reason under 300 characters."
+    if problem is None:
+        try:
+            services.mark(
+                session, person, STATUS_CHOICES[status_text], request.form.get("reason", ""),
+                by=current_user, add=request.form.get("add") == "1",
+            )  # fmt: skip
+        except CheckinError as error:
+            problem = error.message
+    if problem:
+        db.session.rollback()
+        if is_htmx():
+            return _roster_section(session, problem, "error")
+        flash(problem, "error")
+        return redirect(url_for("schedule.session", session_id=session.id) + "#attendance", 303)
+    db.session.commit()
+    label = "cleared" if status_text == "clear" else status_text
+    message = f"{person.name}: {label}."
+    if is_htmx():
+        return _roster_section(session, message)
+    flash(message, "success")
+    return redirect(url_for("schedule.session", session_id=session.id) + "#attendance", 303)
+
+
+@bp.post("/sessions/<int:session_id>/attendance/all-present")
+@coordinator_required
+def mark_all_present(session_id: int):
+    session = _session(session_id)
+    count = 0
+    try:
+        for person, record, expected in services.roster(session):
+            if record is None and expected:
+                services.mark(session, person, AttendanceStatus.PRESENT, "", by=current_user)
+                count += 1
+    except CheckinError as error:
+        db.session.rollback()
+        if is_htmx():
+            return _roster_section(session, error.message, "error")
+        flash(error.message, "error")
+        return redirect(url_for("schedule.session", session_id=session.id) + "#attendance", 303)
+    db.session.commit()
+    message = f"{count} marked present." if count else "Everyone expected already has a mark."
+    if is_htmx():
+        return _roster_section(session, message)
+    flash(message, "success")
+    return redirect(url_for("schedule.session", session_id=session.id) + "#attendance", 303)
+
+
+@page_sections.register("session", "attendance/_session_section.html")
+def session_attendance(session: Session, viewer) -> dict | None:
+    if not session.kind.is_attendance_tracked:
+        return None
+    now = utcnow()
+    context = {
+        "session": session,
+        "now": now,
+        "is_open": services.is_open(session, now),
+        "message": None,
+        "mine": _my_record(session) if viewer.is_authenticated else None,
+        "present_count": db.session.scalar(
+            sa.select(sa.func.count(Attendance.id)).where(
+                Attendance.session_id == session.id,
+                Attendance.status.in_([AttendanceStatus.PRESENT, AttendanceStatus.LATE]),
+            )
+        ),
+    }
+    if viewer.is_coordinator:
+        markable = session.start_dt - timedelta(days=1) <= now and not session.is_cancelled
+        roster = services.roster(session) if markable else []
+        on_roster = {person.id for person, _, _ in roster}
+        context.update(
+            roster=roster,
+            markable=markable,
+            history=services.history(session)[:50],
+            others=[
+                p
+                for p in db.session.scalars(
+                    sa.select(User).where(User.is_active.is_(True)).order_by(User.name)
+                )
+                if p.id not in on_roster
+            ]
+            if markable
+            else [],
+        )
+    return context
+
+
+# -- home: check in now -------------------------------------------------------------------------
+
+
+@page_sections.register("home", "attendance/_home.html")
+def home_checkin(viewer) -> dict | None:
+    sessions = services.open_sessions()
+    if not sessions:
+        return None
+    done = set(
+        db.session.scalars(
+            sa.select(Attendance.session_id).where(
+                Attendance.user_id == viewer.id,
+                Attendance.session_id.in_([s.id for s in sessions]),
+                Attendance.status.in_([AttendanceStatus.PRESENT, AttendanceStatus.LATE]),
+            )
+        )
+    )
+    waiting = [s for s in sessions if s.id not in done]
+    return {"sessions": waiting} if waiting else None
+
+
+# -- reports ------------------------------------------------------------------------------------
+
+
+def _report_range(program) -> tuple[date, date, list[str]]:
+    today = program.today()
+    start, end = program.academic_year_of(today)
+    problems = []
+    values = {}
+    for name, default in (("from", start), ("to", end)):
+        text = request.args.get(name, "")
+        if not text:
+            values[name] = default
+            continue
+        try:
+            values[name] = date.fromisoformat(text[:10])
+        except ValueError:
+            problems.append(f"“{text[:20]}” is not a date like {today.isoformat()}.")
+            values[name] = default
+    if values["to"] < values["from"]:
+        problems.append("The range ends before it starts.")
+    elif (values["to"] - values["from"]).days > 366 * MAX_REPORT_YEARS:
+        problems.append(f"Choose a range of at most {MAX_REPORT_YEARS} years.")
+    return values["from"], values["to"], problems
+
+
+def _report_kind(problems: list[str]) -> Kind | None:
+    code = request.args.get("kind", "")
+    if not code:
+        return None
+    kind = db.session.scalar(sa.select(Kind).where(Kind.code == code[:40]))
+    if kind is None:
+        problems.append(f"There is no kind of session called “{code[:40]}”.")
+    return kind
+
+
+@bp.get("/reports/attendance")
+@staff_required
+def report():
+    program = get_program()
+    start, end, problems = _report_range(program)
+    kind = _report_kind(problems)
+    kinds = list(db.session.scalars(sa.select(Kind).order_by(Kind.sort_order, Kind.label)))
+    data = None
+    charts = {}
+    target = program.attendance_target_pct
+    if not problems:
+        data = counting.build_report(program, start, end, kind)
+        charts["bars"] = bar_chart(
+            [(f.name, data.totals[f.id].pct) for f in data.fellows], target,
+            "Attendance per fellow against the target",
+        )  # fmt: skip
+        charts["trend"] = trend_chart(
+            [(week, tally.pct) for week, tally in data.weekly.items()], target,
+            "Attendance of all fellows, week by week",
+        )  # fmt: skip
+    return render(
+        "attendance/report.html", data=data, charts=charts, problems=problems, start=start,
+        end=end, kind=kind, kinds=kinds, target=target, status=400 if problems else 200,
+    )  # fmt: skip
+
+
+def csv_cell(value) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
+
+
+@bp.get("/reports/attendance.csv")
+@staff_required
+def report_csv():
+    program = get_program()
+    start, end, problems = _report_range(program)
+    kind = _report_kind(problems)
+    if problems:
+        return Response("\n".join(problems) + "\n", 400, mimetype="text/plain")
+    data = counting.build_report(program, start, end, kind)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["fellow", "email", "kind", "expected", "attended", "late", "excused",
+                     "absent", "percent", "target", "below target"])  # fmt: skip
+    target = program.attendance_target_pct
+    for fellow in data.fellows:
+        rows = [(k.label, data.by_kind[fellow.id].get(k.id)) for k in data.kinds]
+        rows.append(("all kinds", data.totals[fellow.id]))
+        for label, tally in rows:
+            if tally is None:
+                continue
+            pct = tally.pct
+            writer.writerow([csv_cell(v) for v in (
+                fellow.name, fellow.email, label, tally.expected, tally.attended, tally.late,
+                tally.excused, tally.absent, "" if pct is None else f"{pct:.1f}", target,
+                "" if pct is None else ("yes" if pct < target else "no"),
+            )])  # fmt: skip
+    name = f"attendance-{start.isoformat()}-to-{end.isoformat()}.csv"
+    return Response(
+        "\ufeff" + out.getvalue(),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@page_sections.register("person", "attendance/_person.html")
+def person_attendance(person: User, viewer) -> dict | None:
+    if person.role != Role.FELLOW:
+        return None
+    program = get_program()
+    start, end = program.academic_year_of(program.today())
+    data = counting.build_report(program, start, end, fellow=person)
+    return {
+        "person": person,
+        "data": data,
+        "total": data.totals.get(person.id),
+        "target": program.attendance_target_pct,
+        "year": program.academic_year_label(program.today()),
+    }

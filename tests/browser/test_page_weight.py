@@ -36,7 +36,9 @@ def transferred(page, path: str) -> dict[str, int]:
     return sizes
 
 
-@pytest.mark.parametrize("path", ["/", "/schedule", "/signups", "/calendar", "/sessions/1"])
+@pytest.mark.parametrize(
+    "path", ["/", "/schedule", "/signups", "/calendar", "/sessions/1", "/checkin", "/me"]
+)
 def test_first_load_on_a_phone_stays_under_100_kb(demo, new_page, path):
     page = new_page(PHONE)
     sign_in(page, "fellow1@example.org", "demo-password")

@@ -1,0 +1,153 @@
+"""Attendance arithmetic, in one place for the report page, its CSV, its charts and the
+person page (DESIGN §5).
+
+For each fellow and each ended, not cancelled session of a kind that counts:
+- expected if the session falls on or between their start and end dates (program's local day);
+- present or late → attended; excused → left out of the denominator; absent or no record →
+  absent;
+- a session inside an approved away period counts as excused (``away_excusals`` is the hook;
+  it finds nothing until away periods exist).
+percentage = attended / (expected − excused); None when nothing counts yet.
+
+Everything is loaded in three queries whatever the size of the range, and counted in Python.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+
+from didactics.attendance.models import Attendance, AttendanceStatus
+from didactics.attendance.rules import expected_kinds_clause
+from didactics.auth.models import Role, User
+from didactics.extensions import db
+from didactics.models import utcnow
+from didactics.program.models import Program
+from didactics.schedule.models import Kind, Session, SessionStatus
+
+
+@dataclass
+class Tally:
+    expected: int = 0
+    attended: int = 0
+    late: int = 0
+    excused: int = 0
+    absent: int = 0
+    excused_by: dict = field(default_factory=dict)  # reason → count
+
+    @property
+    def counted(self) -> int:
+        return self.expected - self.excused
+
+    @property
+    def pct(self) -> float | None:
+        return 100 * self.attended / self.counted if self.counted else None
+
+    def add(self, other: "Tally") -> None:
+        self.expected += other.expected
+        self.attended += other.attended
+        self.late += other.late
+        self.excused += other.excused
+        self.absent += other.absent
+        for reason, n in other.excused_by.items():
+            self.excused_by[reason] = self.excused_by.get(reason, 0) + n
+
+
+@dataclass
+class Report:
+    start: date
+    end: date
+    fellows: list[User]
+    kinds: list[Kind]
+    # fellow id → kind id → tally; fellow id → total
+    by_kind: dict[int, dict[int, Tally]]
+    totals: dict[int, Tally]
+    # Monday of each week → tally over all fellows (the trend)
+    weekly: dict[date, Tally]
+    sessions: int
+
+
+def expected_on(user: User, day: date) -> bool:
+    if user.starts_on and day < user.starts_on:
+        return False
+    return not (user.ends_on and day > user.ends_on)
+
+
+def away_excusals(fellow_ids, start: datetime, end: datetime) -> dict:
+    """(fellow id, session id) → reason for sessions inside approved away periods (none yet)."""
+    return {}
+
+
+def build_report(program: Program, start: date, end: date, kind: Kind | None = None,
+                 fellow: User | None = None, now: datetime | None = None) -> Report:  # fmt: skip
+    """Tallies for [start, end] (local days) of sessions that have ended by ``now``."""
+    now = now or utcnow()
+    first = program.local_midnight(start)
+    last = min(program.local_midnight(end + timedelta(days=1)), now)
+    fellows_query = sa.select(User).where(User.role == Role.FELLOW).order_by(User.name)
+    if fellow is not None:
+        fellows_query = fellows_query.where(User.id == fellow.id)
+    fellows = [
+        f for f in db.session.scalars(fellows_query)
+        if not (f.starts_on and f.starts_on > end) and not (f.ends_on and f.ends_on < start)
+    ]  # fmt: skip
+    sessions_query = (
+        sa.select(Session)
+        .join(Kind, Session.kind_id == Kind.id)
+        .where(
+            expected_kinds_clause(),
+            Session.status != SessionStatus.CANCELLED,
+            Session.start_dt >= first,
+            Session.end_dt <= last,
+        )
+        .order_by(Session.start_dt)
+    )
+    if kind is not None:
+        sessions_query = sessions_query.where(Session.kind_id == kind.id)
+    sessions = list(db.session.scalars(sessions_query)) if fellows else []
+    records: dict[tuple[int, int], Attendance] = {}
+    if sessions:
+        rows = db.session.scalars(
+            sa.select(Attendance)
+            .join(Session, Attendance.session_id == Session.id)
+            .join(User, Attendance.user_id == User.id)
+            .where(
+                User.role == Role.FELLOW,
+                Session.start_dt >= first,
+                Session.end_dt <= last,
+                *([Session.kind_id == kind.id] if kind is not None else []),
+                *([Attendance.user_id == fellow.id] if fellow is not None else []),
+            )
+        )
+        records = {(r.user_id, r.session_id): r for r in rows}
+    away = away_excusals([f.id for f in fellows], first, last)
+    kinds = sorted({s.kind for s in sessions}, key=lambda k: (k.sort_order, k.label))
+    by_kind: dict[int, dict[int, Tally]] = {f.id: defaultdict(Tally) for f in fellows}
+    totals = {f.id: Tally() for f in fellows}
+    weekly: dict[date, Tally] = defaultdict(Tally)
+    for session in sessions:
+        day = program.local(session.start_dt).date()
+        monday = day - timedelta(days=day.weekday())
+        for f in fellows:
+            if not expected_on(f, day):
+                continue
+            one = Tally(expected=1)
+            record = records.get((f.id, session.id))
+            status = record.status if record else None
+            if status in (AttendanceStatus.PRESENT, AttendanceStatus.LATE):
+                one.attended = 1
+                one.late = int(status == AttendanceStatus.LATE)
+            elif status == AttendanceStatus.EXCUSED:
+                one.excused = 1
+                one.excused_by = {record.reason or "excused": 1}
+            elif record is None and (f.id, session.id) in away:
+                one.excused = 1
+                one.excused_by = {away[(f.id, session.id)]: 1}
+            else:
+                one.absent = 1
+            by_kind[f.id][session.kind_id].add(one)
+            totals[f.id].add(one)
+            weekly[monday].add(one)
+    return Report(start, end, fellows, kinds, by_kind, totals, dict(sorted(weekly.items())),
+                  len(sessions))  # fmt: skip

@@ -1,0 +1,278 @@
+"""Check-in and manual marking: the rules, apart from the pages.
+
+A check-in is an INSERT guarded by the unique (session, person) constraint inside a savepoint:
+a second tap, or two phones of the same person, meet the constraint and change nothing. Every
+change to a record also appends an ``AttendanceChange`` (who, when, from what to what).
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from didactics.attendance import codes
+from didactics.attendance.models import (
+    Attendance,
+    AttendanceChange,
+    AttendanceSource,
+    AttendanceStatus,
+)
+from didactics.attendance.rules import is_expected
+from didactics.auth.models import Role, User
+from didactics.extensions import db
+from didactics.models import utcnow
+from didactics.program.models import get_program
+from didactics.schedule.models import Kind, Session, SessionStatus
+
+LONGEST_OPENING = timedelta(hours=3)  # no kind opens check-in earlier than this
+
+
+class CheckinError(Exception):
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def step() -> int:
+    return int(current_app.config.get("CHECKIN_CODE_STEP", codes.DEFAULT_STEP))
+
+
+def secret() -> str:
+    return current_app.config["SECRET_KEY"]
+
+
+def current_code(session: Session, at: datetime | None = None) -> str:
+    return codes.current_code(secret(), session.id, at or utcnow(), step())
+
+
+def opens_at(session: Session) -> datetime:
+    return session.start_dt - timedelta(minutes=session.kind.checkin_opens_min)
+
+
+def late_after(session: Session) -> datetime:
+    return session.start_dt + timedelta(minutes=session.kind.checkin_grace_min)
+
+
+def is_open(session: Session, now: datetime | None = None) -> bool:
+    now = now or utcnow()
+    return (
+        session.status != SessionStatus.CANCELLED
+        and session.kind.is_attendance_tracked
+        and opens_at(session) <= now < session.end_dt
+    )
+
+
+def open_sessions(now: datetime | None = None) -> list[Session]:
+    """Sessions open for check-in now, soonest first."""
+    now = now or utcnow()
+    candidates = db.session.scalars(
+        sa.select(Session)
+        .join(Kind, Session.kind_id == Kind.id)
+        .where(
+            Session.status != SessionStatus.CANCELLED,
+            Kind.is_attendance_tracked.is_(True),
+            Session.start_dt <= now + LONGEST_OPENING,
+            Session.end_dt > now,
+        )
+        .order_by(Session.start_dt, Session.id)
+    )
+    return [s for s in candidates if is_open(s, now)]
+
+
+def _why_closed(session: Session, now: datetime) -> str:
+    program = get_program()
+    if session.status == SessionStatus.CANCELLED:
+        return "This session is cancelled: there is nothing to check in to."
+    if not session.kind.is_attendance_tracked:
+        return f"Attendance is not taken at {session.kind.label.lower()} sessions."
+    if now < opens_at(session):
+        when = program.local(opens_at(session)).strftime("%a %-d %b at %H:%M")
+        return f"Check-in for this session opens {when}."
+    when = program.local(session.end_dt).strftime("%H:%M on %a %-d %b")
+    return f"Check-in for this session closed at {when}, when it ended."
+
+
+def _log(record: Attendance, old: AttendanceStatus | None, by: User | None, now) -> None:
+    db.session.add(
+        AttendanceChange(
+            session_id=record.session_id, user_id=record.user_id, old_status=old,
+            new_status=record.status, source=record.source, reason=record.reason,
+            changed_by_id=by.id if by else None, changed_dt=now,
+        )
+    )  # fmt: skip
+
+
+@dataclass
+class CheckinResult:
+    record: Attendance
+    new: bool
+
+
+def check_in(session: Session, user: User, typed_code: str | None) -> CheckinResult:
+    """Check ``user`` in with the code on the screen, or raise CheckinError saying why not."""
+    now = utcnow()
+    if not is_open(session, now):
+        raise CheckinError(_why_closed(session, now), 409)
+    code = codes.normalise(typed_code)
+    if code is None:
+        raise CheckinError("The code is six digits, like 123 456.")
+    if not codes.is_valid(secret(), session.id, code, now, step()):
+        raise CheckinError(
+            "That code is not right or has expired: codes change every "
+            f"{step()} seconds. Type the code on the screen now."
+        )
+    status = AttendanceStatus.LATE if now > late_after(session) else AttendanceStatus.PRESENT
+    record = Attendance(
+        session_id=session.id, user_id=user.id, status=status, source=AttendanceSource.CHECKIN,
+        checked_in_dt=now,
+    )  # fmt: skip
+    try:
+        with db.session.begin_nested():
+            db.session.add(record)
+            db.session.flush()
+            _log(record, None, None, now)
+    except IntegrityError:
+        existing = db.session.scalar(
+            sa.select(Attendance).where(
+                Attendance.session_id == session.id, Attendance.user_id == user.id
+            )
+        )
+        if existing.status in (AttendanceStatus.PRESENT, AttendanceStatus.LATE):
+            return CheckinResult(existing, new=False)
+        # Marked absent or excused beforehand, and came after all: the check-in wins.
+        old = existing.status
+        existing.status, existing.source, existing.checked_in_dt = (
+            status,
+            AttendanceSource.CHECKIN,
+            now,
+        )
+        existing.reason, existing.changed_by_id = "", None
+        _log(existing, old, None, now)
+        return CheckinResult(existing, new=True)
+    return CheckinResult(record, new=True)
+
+
+def check_in_by_code(user: User, typed_code: str | None) -> tuple[Session, CheckinResult]:
+    """The typed code names the session: try it against every session open now."""
+    code = codes.normalise(typed_code)
+    if code is None:
+        raise CheckinError("The code is six digits, like 123 456.")
+    now = utcnow()
+    for session in open_sessions(now):
+        if codes.is_valid(secret(), session.id, code, now, step()):
+            return session, check_in(session, user, code)
+    raise CheckinError(
+        "That code does not match a session open for check-in now. Codes change every "
+        f"{step()} seconds: type the one on the screen."
+    )
+
+
+# -- the coordinator's marks ---------------------------------------------------------------------
+
+
+def roster(session: Session) -> list[tuple[User, Attendance | None, bool]]:
+    """Everyone expected, plus anyone with a record: (person, record, expected), by name."""
+    program = get_program()
+    day = program.local(session.start_dt).date()
+    records = {
+        r.user_id: r
+        for r in db.session.scalars(
+            sa.select(Attendance).where(Attendance.session_id == session.id)
+        )
+    }
+    people = db.session.scalars(
+        sa.select(User)
+        .where(
+            sa.or_(
+                sa.and_(User.role == Role.FELLOW, User.is_active.is_(True)),
+                User.id.in_(list(records) or [-1]),
+            )
+        )
+        .order_by(User.name)
+    )
+    found = []
+    for person in people:
+        expected = is_expected(person, session, day)
+        if expected or person.id in records:
+            found.append((person, records.get(person.id), expected))
+    return found
+
+
+def mark(session: Session, person: User, status: AttendanceStatus | None, reason: str,
+         by: User, add: bool = False) -> Attendance | None:  # fmt: skip
+    """Set (or with ``status=None`` clear) a person's record, keeping the history."""
+    now = utcnow()
+    if session.status == SessionStatus.CANCELLED:
+        raise CheckinError("This session is cancelled: attendance is not taken.")
+    if session.start_dt - timedelta(days=1) > now:
+        raise CheckinError("Attendance can be marked from the day of the session on.")
+    reason = reason.strip()
+    if status == AttendanceStatus.EXCUSED and not reason:
+        raise CheckinError("Say why the absence is excused (it shows on the reports).")
+    record = db.session.scalar(
+        sa.select(Attendance).where(
+            Attendance.session_id == session.id, Attendance.user_id == person.id
+        )
+    )
+    day = get_program().local(session.start_dt).date()
+    if record is None and not add and not is_expected(person, session, day):
+        raise CheckinError(
+            f"{person.name} is not expected at this session. To record that they came, "
+            "add them as an attendee."
+        )
+    if not person.is_active and record is None:
+        raise CheckinError(f"{person.name}'s account is deactivated.")
+    if record is None:
+        if status is None:
+            return None
+        record = Attendance(
+            session_id=session.id,
+            user_id=person.id,
+            status=status,
+            source=AttendanceSource.MANUAL,
+            reason=reason if status == AttendanceStatus.EXCUSED else "",
+            changed_by_id=by.id,
+        )
+        try:
+            with db.session.begin_nested():
+                db.session.add(record)
+                db.session.flush()
+        except IntegrityError:  # a check-in landed a moment ago: mark over it
+            return mark(session, person, status, reason, by, add)
+        _log(record, None, by, now)
+        return record
+    old = record.status
+    if status is None:
+        db.session.add(
+            AttendanceChange(
+                session_id=session.id, user_id=person.id, old_status=old, new_status=None,
+                source=AttendanceSource.MANUAL, reason=reason, changed_by_id=by.id,
+                changed_dt=now,
+            )
+        )  # fmt: skip
+        db.session.delete(record)
+        return None
+    if old == status and record.reason == (reason if status == AttendanceStatus.EXCUSED else ""):
+        return record
+    record.status = status
+    record.source = AttendanceSource.MANUAL
+    record.reason = reason if status == AttendanceStatus.EXCUSED else ""
+    record.changed_by_id = by.id
+    _log(record, old, by, now)
+    return record
+
+
+def history(session: Session) -> list[AttendanceChange]:
+    from sqlalchemy.orm import joinedload
+
+    return list(
+        db.session.scalars(
+            sa.select(AttendanceChange)
+            .options(joinedload(AttendanceChange.user), joinedload(AttendanceChange.changed_by))
+            .where(AttendanceChange.session_id == session.id)
+            .order_by(AttendanceChange.changed_dt.desc(), AttendanceChange.id.desc())
+        )
+    )
