@@ -153,7 +153,11 @@ def gunicorn(url: str, workers: int):
         yield base
     finally:
         process.terminate()
-        process.wait(timeout=20)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # requests still queued behind a slow endpoint
+            process.kill()
+            process.wait()
 
 
 class Browser:

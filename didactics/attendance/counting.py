@@ -106,10 +106,13 @@ def build_report(program: Program, start: date, end: date, kind: Kind | None = N
     if kind is not None:
         sessions_query = sessions_query.where(Session.kind_id == kind.id)
     sessions = list(db.session.scalars(sessions_query)) if fellows else []
-    records: dict[tuple[int, int], Attendance] = {}
+    records: dict[tuple[int, int], sa.Row] = {}
     if sessions:
-        rows = db.session.scalars(
-            sa.select(Attendance)
+        # Plain rows, not ORM objects: a large program's year is tens of thousands of records.
+        rows = db.session.execute(
+            sa.select(
+                Attendance.user_id, Attendance.session_id, Attendance.status, Attendance.reason
+            )
             .join(Session, Attendance.session_id == Session.id)
             .join(User, Attendance.user_id == User.id)
             .where(

@@ -27,6 +27,9 @@ from didactics.program.models import get_program
 from didactics.schedule.models import Kind, Session, SessionStatus
 
 LONGEST_OPENING = timedelta(hours=3)  # no kind opens check-in earlier than this
+# Sessions last at most 12 hours (the forms' limit); the bound lets the start-time index skip
+# all of history when looking for sessions open now.
+LONGEST_SESSION = timedelta(hours=24)
 
 
 class CheckinError(Exception):
@@ -75,6 +78,7 @@ def open_sessions(now: datetime | None = None) -> list[Session]:
             Session.status != SessionStatus.CANCELLED,
             Kind.is_attendance_tracked.is_(True),
             Session.start_dt <= now + LONGEST_OPENING,
+            Session.start_dt > now - LONGEST_SESSION,
             Session.end_dt > now,
         )
         .order_by(Session.start_dt, Session.id)

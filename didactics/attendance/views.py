@@ -73,8 +73,16 @@ def checkin_typed():
             "attendance/checkin.html", sessions=sessions, mine=set(), problem=error.message,
             code=request.form.get("code", "")[:20], status=error.status,
         )  # fmt: skip
+    return _confirm(session, result)
+
+
+def _confirm(session: Session, result) -> Response:
+    """Render the confirmation, then commit: the page is answered only once the record is
+    saved, and rendering before the commit reads from the objects already loaded instead of
+    opening a second transaction (a second write lock on SQLite) to reload them."""
+    response = render("attendance/checked_in.html", session=session, result=result)
     db.session.commit()
-    return render("attendance/checked_in.html", session=session, result=result)
+    return response
 
 
 @bp.get("/checkin/<int:session_id>/<code>")
@@ -110,8 +118,7 @@ def checkin_link_post(session_id: int, code: str):
             "attendance/checkin_link.html", session=session, code=code[:12],
             record=_my_record(session), problem=error.message, status=error.status,
         )  # fmt: skip
-    db.session.commit()
-    return render("attendance/checked_in.html", session=session, result=result)
+    return _confirm(session, result)
 
 
 # -- the projector --------------------------------------------------------------------------------
