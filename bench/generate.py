@@ -38,6 +38,11 @@ class Size:
 
 SIZES = {
     "program": Size("program", years=3, sessions_per_week=8, fellows_per_year=6, people=25),
+    # The program's own rhythm over ten years, among an institution's worth of accounts: what
+    # one program's pages cost once its history has grown (the flatness budgets compare this
+    # with "program").
+    "decade": Size("decade", years=10, sessions_per_week=8, fellows_per_year=6, people=2000),
+    # A hundred programs' sessions in one calendar: 12 times the program's sessions each week.
     "institution": Size(
         "institution", years=10, sessions_per_week=96, fellows_per_year=24, people=2000
     ),

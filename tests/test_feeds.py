@@ -14,6 +14,7 @@ import sqlalchemy as sa
 import time_machine
 import vobject
 
+from didactics.attendance.models import Attendance, AttendanceSource, AttendanceStatus
 from didactics.auth.models import User
 from didactics.extensions import db
 from didactics.program.models import Program
@@ -159,6 +160,30 @@ def test_conditional_requests_get_304_until_something_changes(app, client, users
     assert b"Renamed lecture" in changed.data
     huge = get_feed(client, fellow, **{"If-None-Match": '"x", ' * 2000 + etag})
     assert huge.status_code == 200  # the old tag no longer matches; never an error
+
+
+def test_check_ins_leave_feeds_unchanged_but_a_new_presenter_does_not(app, client, users,
+                                                                      make_user, frozen,
+                                                                      make_session):  # fmt: skip
+    """Calendars poll hourly: a busy morning of check-ins must not make every one download
+    again, while a presenter taking a slot must reach them."""
+    session = make_session("pbl", start=aware(2026, 10, 20, 14))
+    fellow, presenter = users["fellow"], make_user("fellow", name="Dr Presenting Fellow")
+    etag = get_feed(client, fellow).headers["ETag"]
+    with app.app_context():
+        db.session.add(
+            Attendance(session_id=session.id, user_id=users["faculty"].id,
+                       status=AttendanceStatus.PRESENT, source=AttendanceSource.CHECKIN)
+        )  # fmt: skip
+        db.session.commit()
+    assert get_feed(client, fellow, **{"If-None-Match": etag}).status_code == 304
+    with app.app_context():
+        slot = db.session.scalar(sa.select(Slot).where(Slot.session_id == session.id).limit(1))
+        slot.user_id = presenter.id
+        db.session.commit()
+    changed = get_feed(client, fellow, **{"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    assert b"Dr Presenting Fellow" in changed.data
 
 
 def test_head_and_no_cookies(client, users, frozen, make_session):

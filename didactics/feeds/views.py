@@ -72,49 +72,45 @@ def _selection(scope: str, user: User | None, kind: Kind | None, program: Progra
 # -- the validator: answering "nothing changed" costs one small, prebuilt query ----------------
 #
 # Calendar apps poll every feed about hourly, and nearly every poll finds nothing new. Every
-# change to people, the program, kinds, sessions, slots and places is written to the audit
-# trail in the same transaction (``audit/recorder.py``), so the newest audit row says whether
-# anything may have changed, and finding it is one step down the primary-key index however
-# long the history. A change anywhere makes every feed download once more, which is cheap, and
-# in exchange the unchanged poll needs neither the person's selection nor any ORM loading. The
-# statements are built once at import, so a poll pays no SQL construction or compilation either.
+# change to what a feed shows (people, the program, kinds, sessions, slots, places) is written
+# to the audit trail in the same transaction (``audit/recorder.py``), so the newest audit row
+# of those tables says whether anything may have changed; each is one step down the
+# (entity, id) index however long the history. Attendance is left out: check-ins do not change
+# a calendar, and a busy day of them must not make every subscriber download again. A change
+# anywhere makes every feed download once more, which is cheap, and in exchange the unchanged
+# poll needs neither the person's selection nor any ORM loading. The statement is built once
+# at import, so a poll pays no SQL construction or compilation either.
 
-_NEWEST = sa.select(AuditEvent.id, AuditEvent.at).order_by(AuditEvent.id.desc()).limit(1)
-_NEWEST_ID = _NEWEST.with_only_columns(AuditEvent.id).scalar_subquery()
-_NEWEST_AT = _NEWEST.with_only_columns(AuditEvent.at).scalar_subquery()
-# One row: the person (by token) and the program side by side, with the newest change.
-PERSON_VALIDATOR = (
-    sa.select(User.id, User.is_active, User.updated_dt, Program.updated_dt, _NEWEST_ID, _NEWEST_AT)
-    .select_from(sa.join(User, Program, Program.id == 1))  # one row each: no product to fear
-    .where(User.feed_token == sa.bindparam("token"))
+FEED_TABLES = ("users", "program", "kinds", "sessions", "slots", "registrations")
+_NEWEST = [
+    sa.select(sa.func.max(AuditEvent.id)).where(AuditEvent.entity == table).scalar_subquery()
+    for table in FEED_TABLES
+]
+PERSON_VALIDATOR = sa.select(User.id, User.is_active, *_NEWEST).where(
+    User.feed_token == sa.bindparam("token")
 )
-PROGRAM_VALIDATOR = sa.select(
-    Program.is_public_feed_enabled, sa.null(), sa.null(), Program.updated_dt, _NEWEST_ID,
-    _NEWEST_AT,
-).where(Program.id == 1)  # fmt: skip
+PROGRAM_VALIDATOR = sa.select(Program.is_public_feed_enabled, sa.null(), *_NEWEST).where(
+    Program.id == 1
+)
 
 
-def _as_utc(value: datetime | str | None) -> datetime | None:
-    if isinstance(value, str):  # SQLite gives a scalar subquery's datetime back as text
-        value = datetime.fromisoformat(value)
-    if value is not None and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
+def _validator(row, start: datetime, end: datetime, salt: str) -> tuple[str, int]:
+    """A strong ETag from the newest change and the window; the newest change's audit id."""
+    newest = max((n for n in row[2:] if n is not None), default=0)
+    key = f"{salt}|{newest}|{start}|{end}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32], newest
 
 
-def _validator(row, start: datetime, end: datetime, salt: str) -> tuple[str, datetime]:
-    """A strong ETag and Last-Modified from the row stamps and the newest change."""
-    person_changed, program_changed, newest_change, newest_at = row[2:]
-    stamps = [_as_utc(t) for t in (person_changed, program_changed, newest_at)]
-    newest = max(t for t in stamps if t is not None)
-    key = f"{salt}|{newest_change}|{'|'.join(str(t) for t in stamps)}|{start}|{end}"
-    return hashlib.sha256(key.encode()).hexdigest()[:32], newest.replace(microsecond=0)
+def _last_modified(newest: int) -> datetime:
+    at = db.session.scalar(sa.select(AuditEvent.at).where(AuditEvent.id == newest))
+    return (at or get_program().created_dt).astimezone(UTC).replace(microsecond=0)
 
 
-def _unchanged(etag: str, last_modified: datetime) -> bool:
-    if request.if_none_match:
+def _unchanged(etag: str, newest: int) -> bool:
+    if request.if_none_match:  # takes precedence (RFC 9110): no date needed
         return request.if_none_match.contains(etag) or request.if_none_match.star_tag
-    return bool(request.if_modified_since and request.if_modified_since >= last_modified)
+    since = request.if_modified_since
+    return bool(since and since >= _last_modified(newest))
 
 
 def _items(condition) -> list[FeedItem]:
@@ -169,14 +165,12 @@ def serve_feed(scope: str, name: str, uid: str, token: str | None = None, code: 
         kind = db.session.scalar(sa.select(Kind).where(Kind.code == code[:40]))
         if kind is None:
             not_found()
-    etag, last_modified = _validator(row, start, end, salt=f"{scope}:{uid}")
-    headers = {
-        "ETag": f'"{etag}"',
-        "Last-Modified": last_modified.strftime("%a, %d %b %Y %H:%M:%S GMT"),
-        "Cache-Control": "private, max-age=300",
-    }
-    if _unchanged(etag, last_modified):
+    etag, newest = _validator(row, start, end, salt=f"{scope}:{uid}")
+    # A 304 repeats the ETag and the caching rules; Last-Modified only goes with a body.
+    headers = {"ETag": f'"{etag}"', "Cache-Control": "private, max-age=300"}
+    if _unchanged(etag, newest):
         return Response(status=304, headers=headers)
+    headers["Last-Modified"] = _last_modified(newest).strftime("%a, %d %b %Y %H:%M:%S GMT")
     user = db.session.scalar(sa.select(User).where(User.feed_token == token)) if token else None
     program = get_program()
     condition = _selection(scope, user, kind, program)
