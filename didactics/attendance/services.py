@@ -129,34 +129,40 @@ def check_in(session: Session, user: User, typed_code: str | None) -> CheckinRes
             f"{step()} seconds. Type the code on the screen now."
         )
     status = AttendanceStatus.LATE if now > late_after(session) else AttendanceStatus.PRESENT
-    record = Attendance(
-        session_id=session.id, user_id=user.id, status=status, source=AttendanceSource.CHECKIN,
-        checked_in_dt=now,
-    )  # fmt: skip
-    try:
-        with db.session.begin_nested():
-            db.session.add(record)
-            db.session.flush()
-            _log(record, None, None, now)
-    except IntegrityError:
-        existing = db.session.scalar(
-            sa.select(Attendance).where(
-                Attendance.session_id == session.id, Attendance.user_id == user.id
-            )
+    existing = _record_of(session, user)  # a second tap only reads: no write, no lock
+    if existing is None:
+        record = Attendance(
+            session_id=session.id, user_id=user.id, status=status,
+            source=AttendanceSource.CHECKIN, checked_in_dt=now,
+        )  # fmt: skip
+        try:
+            with db.session.begin_nested():
+                db.session.add(record)
+                db.session.flush()
+                _log(record, None, None, now)
+            return CheckinResult(record, new=True)
+        except IntegrityError:  # the same person's other phone got there first
+            existing = _record_of(session, user)
+    if existing.status in (AttendanceStatus.PRESENT, AttendanceStatus.LATE):
+        return CheckinResult(existing, new=False)
+    # Marked absent or excused beforehand, and came after all: the check-in wins.
+    old = existing.status
+    existing.status, existing.source, existing.checked_in_dt = (
+        status,
+        AttendanceSource.CHECKIN,
+        now,
+    )
+    existing.reason, existing.changed_by_id = "", None
+    _log(existing, old, None, now)
+    return CheckinResult(existing, new=True)
+
+
+def _record_of(session: Session, user: User) -> Attendance | None:
+    return db.session.scalar(
+        sa.select(Attendance).where(
+            Attendance.session_id == session.id, Attendance.user_id == user.id
         )
-        if existing.status in (AttendanceStatus.PRESENT, AttendanceStatus.LATE):
-            return CheckinResult(existing, new=False)
-        # Marked absent or excused beforehand, and came after all: the check-in wins.
-        old = existing.status
-        existing.status, existing.source, existing.checked_in_dt = (
-            status,
-            AttendanceSource.CHECKIN,
-            now,
-        )
-        existing.reason, existing.changed_by_id = "", None
-        _log(existing, old, None, now)
-        return CheckinResult(existing, new=True)
-    return CheckinResult(record, new=True)
+    )
 
 
 def check_in_by_code(user: User, typed_code: str | None) -> tuple[Session, CheckinResult]:
