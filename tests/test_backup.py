@@ -208,3 +208,18 @@ def test_an_older_backup_restores_and_says_to_upgrade(served, new_database, tmp_
     with fresh.app_context():
         upgrade()
         assert db.session.scalar(sa.select(User.name).where(User.email == "old@hospital.org"))
+
+
+def test_restore_into_a_database_that_does_not_answer_says_so(served, tmp_path):
+    from didactics import create_app as make
+
+    path = tmp_path / "x.backup"
+    assert served.test_cli_runner().invoke(args=["backup", str(path)]).exit_code == 0
+    url = (
+        f"sqlite:///{tmp_path / 'missing-folder' / 'db.sqlite'}"
+        if engine_of(served).dialect.name == "sqlite"
+        else "postgresql+psycopg://nobody@127.0.0.1:9/none"
+    )
+    result = make(app_config(url)).test_cli_runner().invoke(args=["restore", str(path)])
+    assert result.exit_code == 1
+    assert "The database does not answer" in result.output

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import click
 from flask.cli import with_appcontext
+from sqlalchemy.exc import OperationalError
 
 from didactics.extensions import db
 from didactics.ops import backup as ops
@@ -19,6 +20,8 @@ def backup_command(path: Path, force: bool) -> None:
         kind = ops.backup(db.engine, path, overwrite=force)
     except ops.BackupError as error:
         raise click.ClickException(str(error)) from error
+    except OperationalError as error:
+        raise click.ClickException(f"The database does not answer: {error.orig}") from error
     click.echo(f"Backed up the database to {path} ({kind}, {path.stat().st_size:,} bytes).")
 
 
@@ -32,6 +35,8 @@ def restore_command(path: Path, force: bool) -> None:
         info = ops.restore(db.engine, path, force=force)
     except ops.BackupError as error:
         raise click.ClickException(str(error)) from error
+    except OperationalError as error:
+        raise click.ClickException(f"The database does not answer: {error.orig}") from error
     click.echo(f"Restored {path} (database revision {info.revision}).")
     if not info.is_head:
         click.echo("The backup is from an older version: run `flask --app wsgi db upgrade` next.")
