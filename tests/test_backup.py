@@ -137,7 +137,26 @@ def test_restore_refuses_a_sqlite_database_of_another_app(served, tmp_path):
         conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
     result = served.test_cli_runner().invoke(args=["restore", str(other), "--force"])
     assert result.exit_code == 1
-    assert "not a database of this app" in result.output or "sqlite backup but" in result.output
+    assert "not a database of this app" in result.output
+
+
+def test_restore_refuses_a_backup_of_the_other_kind_of_database(served, tmp_path):
+    import sqlite3
+
+    if engine_of(served).dialect.name == "sqlite":
+        other = tmp_path / "postgres.dump"
+        other.write_bytes(b"PGDMP" + b"\0" * 64)  # pg_restore cannot read it: refused first
+        expected = "pg_restore failed"
+    else:
+        other = tmp_path / "sqlite.backup"
+        with sqlite3.connect(other) as conn:
+            conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
+            conn.execute("INSERT INTO alembic_version VALUES ('0003')")
+        conn.close()
+        expected = "is a sqlite backup but the app's database is postgresql"
+    result = served.test_cli_runner().invoke(args=["restore", str(other), "--force"])
+    assert result.exit_code == 1
+    assert expected in result.output
 
 
 def test_restore_refuses_a_revision_it_does_not_know(served, tmp_path):
