@@ -60,7 +60,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.init_app(app)
 
     from didactics import cli, web
+    from didactics.ops import requestlog
 
+    requestlog.init_app(app)
     web.init_app(app)
     cli.init_app(app)
     register_blueprints(app)

@@ -1,4 +1,4 @@
-"""Flask commands: demo data and accounts."""
+"""Flask commands: demo data, accounts, backups."""
 
 import click
 from email_validator import EmailNotValidError, validate_email
@@ -13,6 +13,10 @@ from didactics.extensions import db
 def init_app(app: Flask) -> None:
     app.cli.add_command(demo_command)
     app.cli.add_command(create_user_command)
+    from didactics.ops.commands import backup_command, restore_command
+
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
 
 
 @click.command("demo")

@@ -305,46 +305,69 @@ def live_server(app):
     thread.join(timeout=5)
 
 
-@pytest.fixture
-def gunicorn_server(app, database_url, tmp_path):
-    """The app served by gunicorn with several worker processes, as in production."""
+@contextmanager
+def serve_with_gunicorn(database_url: str, tmp_path: Path, *args: str, env: dict | None = None):
+    """gunicorn serving the app on a free loopback port; yields ``(url, process)``.
+
+    ``args`` go to gunicorn before ``wsgi:app`` (``-c gunicorn.conf.py``, ``--workers 3``).
+    Its output (the request log too) goes to ``tmp_path/gunicorn.log``, not a pipe that could
+    fill up and stall the workers.
+    """
     port = free_port()
-    env = dict(
+    environment = dict(
         os.environ,
         DATABASE_URL=database_url,
         SECRET_KEY=SECRET,
         DIDACTICS_INSTANCE=str(tmp_path),
         DIDACTICS_RATELIMIT_ENABLED="false",
+        **(env or {}),
     )
+    log = (tmp_path / "gunicorn.log").open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "3", "--threads", "4",
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "gunicorn", *args, "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+        cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    process.log_path = tmp_path / "gunicorn.log"
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    try:
+        wait_until_healthy(url, process)
+        yield url, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
+    """Poll ``/healthz`` until it answers 200 (a server starting up, workers coming back)."""
     import urllib.request
 
+    deadline = time.monotonic() + seconds
     while True:
         try:
             with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
                 if response.status == 200:
-                    break
+                    return
         except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode() if process.stdout else ""
-                process.kill()
-                raise RuntimeError(f"gunicorn did not start:\n{output}") from None
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    if process.stdout:
-        process.stdout.close()
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            output = process.log_path.read_text(errors="replace")
+            raise RuntimeError(f"gunicorn did not answer:\n{output}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def gunicorn_server(app, database_url, tmp_path):
+    """The app served by gunicorn with several worker processes, as in production."""
+    with serve_with_gunicorn(
+        database_url, tmp_path, "--workers", "3", "--threads", "4", "--log-level", "warning"
+    ) as (url, _):
+        yield url
 
 
 # -- time ------------------------------------------------------------------------------------

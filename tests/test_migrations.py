@@ -14,7 +14,8 @@ from didactics import MIGRATIONS, create_app
 from didactics.auth.models import Role, User
 from didactics.extensions import db
 from didactics.program.models import get_program
-from tests.conftest import BACKENDS, app_config, create_database, drop_database
+from tests.conftest import BACKENDS, Client, app_config, create_database, drop_database
+from tests.dbrows import all_rows, fill_every_table
 
 NOW = datetime(2026, 7, 1, 12, tzinfo=UTC)
 
@@ -122,3 +123,72 @@ def test_upgrade_keeps_the_rows_of_a_database_at_0001(empty_app):
         ]
         assert kept[0].created_dt == NOW
         assert get_program().name == "Kept Fellowship"
+
+
+@pytest.fixture
+def whole_program(empty_app, tmp_path):
+    """A second database at the newest migration holding a whole program: the rows to copy."""
+    url = create_database(db_backend(empty_app), tmp_path)
+    app = create_app(app_config(url))
+    with app.app_context():
+        upgrade()
+        fill_every_table()
+        engine = db.engine
+    yield engine
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    drop_database(url)
+
+
+def db_backend(app) -> str:
+    with app.app_context():
+        return db.engine.dialect.name
+
+
+def copy_rows(source: sa.Engine, target: sa.Engine) -> dict[str, list[str]]:
+    """Fill the target's (older) tables with the source's rows, for the columns it has."""
+    old = sa.MetaData()
+    old.reflect(target)
+    tables = [t for t in old.sorted_tables if t.name != "alembic_version"]
+    columns = {t.name: [c.name for c in t.c] for t in tables}
+    rows = all_rows(source, columns)
+    with target.begin() as conn:
+        for table in reversed(tables):  # the seeds the migrations wrote (program, kinds)
+            conn.execute(table.delete())
+        for table in tables:
+            names = columns[table.name]
+            if rows[table.name]:
+                values = [dict(zip(names, row, strict=True)) for row in rows[table.name]]
+                conn.execute(table.insert(), values)
+            if target.dialect.name == "postgresql" and "id" in table.c:
+                conn.execute(sa.text(
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                    f"(SELECT coalesce(max(id), 0) + 1 FROM {table.name}), false)"))  # fmt: skip
+    return columns
+
+
+@pytest.mark.parametrize("revision", ["0001", "0002"])
+def test_upgrade_keeps_every_row_of_an_older_database(empty_app, whole_program, revision):
+    """A database in use at an older release, with every table it had filled, upgrades to the
+    newest one with every row of every column it had unchanged."""
+    with empty_app.app_context():
+        upgrade(revision=revision)
+        columns = copy_rows(whole_program, db.engine)
+        before = all_rows(db.engine, columns)
+        assert all(before[table] for table in columns), "every old table holds rows"
+        upgrade()
+        assert current_revision() == ScriptDirectory(str(MIGRATIONS)).get_current_head()
+        after = all_rows(db.engine, columns)
+        for table in columns:
+            assert after[table] == before[table], table
+        assert before == all_rows(whole_program, columns)
+        assert schema_diff() == []
+        # And the app works on it: new rows get new ids, people sign in.
+        db.session.add(User(email="after.upgrade@hospital.org", name="New", role=Role.GUEST))
+        db.session.commit()
+    empty_app.test_client_class = Client
+    client = empty_app.test_client()
+    client.login("coordinator@example.org", "demo-password")
+    assert client.get("/schedule").status_code == 200
+    assert client.get("/people").status_code == 200

@@ -1,0 +1,42 @@
+"""``flask backup PATH`` and ``flask restore PATH``."""
+
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+from sqlalchemy.exc import OperationalError
+
+from didactics.extensions import db
+from didactics.ops import backup as ops
+
+
+@click.command("backup")
+@with_appcontext
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
+def backup_command(path: Path, force: bool) -> None:
+    """Write a consistent copy of the database (audit trail included) to PATH, while serving."""
+    try:
+        kind = ops.backup(db.engine, path, overwrite=force)
+    except ops.BackupError as error:
+        raise click.ClickException(str(error)) from error
+    except OperationalError as error:
+        raise click.ClickException(f"The database does not answer: {error.orig}") from error
+    click.echo(f"Backed up the database to {path} ({kind}, {path.stat().st_size:,} bytes).")
+
+
+@click.command("restore")
+@with_appcontext
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a database that holds people or sessions.")
+def restore_command(path: Path, force: bool) -> None:
+    """Replace the database with the backup at PATH (stop the app first)."""
+    try:
+        info = ops.restore(db.engine, path, force=force)
+    except ops.BackupError as error:
+        raise click.ClickException(str(error)) from error
+    except OperationalError as error:
+        raise click.ClickException(f"The database does not answer: {error.orig}") from error
+    click.echo(f"Restored {path} (database revision {info.revision}).")
+    if not info.is_head:
+        click.echo("The backup is from an older version: run `flask --app wsgi db upgrade` next.")

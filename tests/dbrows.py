@@ -1,0 +1,52 @@
+"""Every row of every table, read the same way from any database, to compare two of them."""
+
+import sqlalchemy as sa
+
+from didactics.extensions import db
+from didactics.models import utcnow
+
+
+def all_rows(engine: sa.Engine, columns: dict[str, list[str]] | None = None) -> dict[str, list]:
+    """``{table: [row, ...]}`` for every table (``alembic_version`` too), in primary key order.
+
+    ``columns`` limits each table to the columns named (the ones an older schema had).
+    """
+    metadata = sa.MetaData()
+    metadata.reflect(engine)
+    found = {}
+    with engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            names = columns.get(table.name) if columns is not None else [c.name for c in table.c]
+            if names is None:
+                continue
+            cols = [table.c[name] for name in names]
+            order = list(table.primary_key.columns) or cols
+            rows = conn.execute(sa.select(*cols).order_by(*order)).all()
+            found[table.name] = [tuple(row) for row in rows]
+    return found
+
+
+def column_names(engine: sa.Engine) -> dict[str, list[str]]:
+    metadata = sa.MetaData()
+    metadata.reflect(engine)
+    return {table.name: [c.name for c in table.c] for table in metadata.sorted_tables}
+
+
+def fill_every_table() -> None:
+    """The demo program, plus the few kinds of row the demo does not make, so no table is empty."""
+    from didactics.audit.models import FormSubmission
+    from didactics.demo import build_demo
+    from didactics.schedule.models import Closure
+
+    build_demo()
+    if not db.session.scalar(sa.select(sa.func.count()).select_from(Closure)):
+        today = utcnow().date()
+        db.session.add(Closure(starts_on=today, ends_on=today, reason="Institution holiday"))
+    db.session.add(FormSubmission(token="a-form-sent-once"))
+    db.session.commit()
+    empty = [
+        table.name
+        for table in db.metadata.sorted_tables
+        if not db.session.scalar(sa.select(sa.func.count()).select_from(table))
+    ]
+    assert empty == [], f"tables the test data leaves empty: {empty}"
