@@ -133,10 +133,16 @@ def gunicorn(url: str, workers: int):
     port = free_port()
     env = dict(os.environ, DATABASE_URL=url, SECRET_KEY=SECRET, DIDACTICS_RATELIMIT_ENABLED="false")
     env["DIDACTICS_INSTANCE"] = tempfile.mkdtemp(prefix="didactics-bench-")
+    # Production's gunicorn.conf.py, with the worker count of the run, and without recycling
+    # workers every 2,000 requests (a restart mid-measurement is noise, not a cost of the app).
+    # The request log (one JSON line per request, as in production) goes to a file.
+    DATA.mkdir(parents=True, exist_ok=True)
+    log = open(DATA / "gunicorn.log", "a")  # noqa: SIM115 (closed with the server)
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", "2",
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
-        cwd=ROOT, env=env,
+        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
+         "--workers", str(workers), "--threads", "2", "--max-requests", "0",
+         "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+        cwd=ROOT, env=env, stdout=log, stderr=log,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -158,6 +164,7 @@ def gunicorn(url: str, workers: int):
         except subprocess.TimeoutExpired:  # requests still queued behind a slow endpoint
             process.kill()
             process.wait()
+        log.close()
 
 
 class Browser:
