@@ -345,6 +345,12 @@ def _events(data: bytes, program) -> list[CalendarEvent]:
         raise CalendarError(
             f"An event in the calendar cannot be read: {str(error)[:160]}"
         ) from error
+    # Only repeating events need the occurrence in their key (every copy gets a RECURRENCE-ID).
+    repeating = {
+        _text(c, "UID")
+        for c in calendar.walk("VEVENT")
+        if c.get("RRULE") is not None or c.get("RDATE") is not None or c.get("RECURRENCE-ID")
+    }
     matcher = _Matcher()
     events = []
     for component in occurrences:
@@ -353,7 +359,7 @@ def _events(data: bytes, program) -> list[CalendarEvent]:
         uid = _text(component, "UID") or f"no-uid:{_text(component, 'SUMMARY')[:80]}"
         recurrence = component.get("RECURRENCE-ID")
         key = uid[:240]
-        if recurrence is not None:
+        if recurrence is not None and _text(component, "UID") in repeating:
             key += "/" + recurrence.dt.strftime("%Y%m%d" if not isinstance(recurrence.dt, datetime)
                                                 else "%Y%m%dT%H%M%S")  # fmt: skip
         summary = _text(component, "SUMMARY")[:200] or "(no title)"

@@ -342,10 +342,10 @@ def reread(calendar_id: int):
         data = importing.fetch(calendar.url)
         text = data.decode("utf-8-sig")
     except importing.CalendarError as error:
-        form.url.errors.append(str(error))
+        form.url.errors = [str(error)]
         return _calendar_page(form, calendar=calendar, status=400)
     except UnicodeDecodeError:
-        form.url.errors.append("The address does not give a text calendar (.ics).")
+        form.url.errors = ["The address does not give a text calendar (.ics)."]
         return _calendar_page(form, calendar=calendar, status=400)
     preview = importing.preview_calendar(text.encode(), calendar)
     return _calendar_page(form, preview=preview, calendar=calendar, text=text,
