@@ -73,6 +73,7 @@ def register_blueprints(app: Flask) -> None:
     from didactics.attendance import bp as attendance_bp
     from didactics.audit import bp as audit_bp
     from didactics.auth import bp as auth_bp
+    from didactics.away import bp as away_bp
     from didactics.core import bp as core_bp
     from didactics.feeds import bp as feeds_bp
     from didactics.people import bp as people_bp
@@ -88,6 +89,7 @@ def register_blueprints(app: Flask) -> None:
         schedule_bp,
         signups_bp,
         attendance_bp,
+        away_bp,
         feeds_bp,
         audit_bp,
     ):

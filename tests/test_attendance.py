@@ -11,6 +11,7 @@ import time_machine
 
 from didactics.attendance import codes
 from didactics.attendance.models import Attendance, AttendanceChange, AttendanceStatus
+from didactics.away.models import AwayKind, AwayPeriod, AwaySource, AwayStatus
 from didactics.extensions import db
 from didactics.schedule.models import SessionStatus
 from tests.conftest import SECRET, aware
@@ -453,8 +454,15 @@ def test_report_queries_stay_constant(app, client, users, make_user, make_sessio
         with count_queries() as small:
             client.get("/reports/attendance")
         for i in range(8):
-            make_user("fellow")
+            fellow = make_user("fellow")
             make_session("lecture", start=aware(2026, 11, 3 + i, 13), slots=False)
+            with app.app_context():  # approved away time: one query for all of it, too
+                db.session.add(AwayPeriod(
+                    user_id=fellow.id, kind=AwayKind.VACATION, status=AwayStatus.APPROVED,
+                    source=AwaySource.COORDINATOR, start_dt=aware(2026, 11, 3 + i),
+                    end_dt=aware(2026, 11, 4 + i),
+                ))  # fmt: skip
+                db.session.commit()
         with count_queries() as large:
             client.get("/reports/attendance")
     assert large.count == small.count

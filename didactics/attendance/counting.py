@@ -5,11 +5,13 @@ For each fellow and each ended, not cancelled session of a kind that counts:
 - expected if the session falls on or between their start and end dates (program's local day);
 - present or late → attended; excused → left out of the denominator; absent or no record →
   absent;
-- a session inside an approved away period counts as excused (``away_excusals`` is the hook;
-  it finds nothing until away periods exist).
+- with no record, a session that overlaps an approved away period counts as excused, the
+  period's kind as the reason (derived here, never stored: approving or cancelling a period
+  changes the counts at once, and any record — a mark or a check-in — wins over it).
 percentage = attended / (expected − excused); None when nothing counts yet.
 
-Everything is loaded in three queries whatever the size of the range, and counted in Python.
+Everything is loaded in four queries whatever the size of the range (fellows, sessions,
+records, away periods), and counted in Python.
 """
 
 from collections import defaultdict
@@ -74,9 +76,11 @@ def expected_on(user: User, day: date) -> bool:
     return not (user.ends_on and day > user.ends_on)
 
 
-def away_excusals(fellow_ids, start: datetime, end: datetime) -> dict:
-    """(fellow id, session id) → reason for sessions inside approved away periods (none yet)."""
-    return {}
+def away_excusals(fellow_ids, sessions, start: datetime, end: datetime) -> dict:
+    """(fellow id, session id) → reason for sessions inside approved away periods."""
+    from didactics.away.services import away_excusals as derive
+
+    return derive(fellow_ids, sessions, start, end)
 
 
 def build_report(program: Program, start: date, end: date, kind: Kind | None = None,
@@ -124,7 +128,7 @@ def build_report(program: Program, start: date, end: date, kind: Kind | None = N
             )
         )
         records = {(r.user_id, r.session_id): r for r in rows}
-    away = away_excusals([f.id for f in fellows], first, last)
+    away = away_excusals([f.id for f in fellows], sessions, first, last)
     kinds = sorted({s.kind for s in sessions}, key=lambda k: (k.sort_order, k.label))
     by_kind: dict[int, dict[int, Tally]] = {f.id: defaultdict(Tally) for f in fellows}
     totals = {f.id: Tally() for f in fellows}

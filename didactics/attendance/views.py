@@ -16,6 +16,7 @@ from didactics.attendance.models import Attendance, AttendanceStatus
 from didactics.attendance.services import CheckinError
 from didactics.auth.models import Role, User
 from didactics.auth.util import coordinator_required, staff_required
+from didactics.away import services as away_services
 from didactics.extensions import db
 from didactics.models import utcnow
 from didactics.program.models import get_program
@@ -224,9 +225,11 @@ def mark(session_id: int):
 def mark_all_present(session_id: int):
     session = _session(session_id)
     count = 0
+    away = away_services.covering(session)
     try:
         for person, record, expected in services.roster(session):
-            if record is None and expected:
+            # Someone excused by an approved away period was not forgotten: leave them be.
+            if record is None and expected and person.id not in away:
                 services.mark(session, person, AttendanceStatus.PRESENT, "", by=current_user)
                 count += 1
     except CheckinError as error:
@@ -254,6 +257,8 @@ def session_attendance(session: Session, viewer) -> dict | None:
         "is_open": services.is_open(session, now),
         "message": None,
         "mine": _my_record(session) if viewer.is_authenticated else None,
+        # person id → the approved away period that excuses them (where they have no record)
+        "away": away_services.covering(session),
         "present_count": db.session.scalar(
             sa.select(sa.func.count(Attendance.id)).where(
                 Attendance.session_id == session.id,
@@ -381,7 +386,8 @@ def report_csv():
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["fellow", "email", "kind", "expected", "attended", "late", "excused",
-                     "absent", "percent", "target", "below target"])  # fmt: skip
+                     "absent", "percent", "target", "below target",
+                     "excused by reason"])  # fmt: skip
     target = program.attendance_target_pct
     for fellow in data.fellows:
         rows = [(k.label, data.by_kind[fellow.id].get(k.id)) for k in data.kinds]
@@ -394,6 +400,7 @@ def report_csv():
                 fellow.name, fellow.email, label, tally.expected, tally.attended, tally.late,
                 tally.excused, tally.absent, "" if pct is None else f"{pct:.1f}", target,
                 "" if pct is None else ("yes" if pct < target else "no"),
+                "; ".join(f"{r}: {n}" for r, n in sorted(tally.excused_by.items())),
             )])  # fmt: skip
     name = f"attendance-{start.isoformat()}-to-{end.isoformat()}.csv"
     return Response(

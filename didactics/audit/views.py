@@ -20,7 +20,8 @@ PAGE = 100
 ENTITIES = {
     "users": "People", "program": "Settings", "kinds": "Kinds of session", "series": "Series",
     "sessions": "Sessions", "closures": "Closures", "slots": "Presenter slots",
-    "registrations": "Places", "attendance": "Attendance",
+    "registrations": "Places", "attendance": "Attendance", "away_periods": "Away time",
+    "away_calendars": "Rotation calendars",
 }  # fmt: skip
 
 
