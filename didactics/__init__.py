@@ -72,6 +72,7 @@ def register_blueprints(app: Flask) -> None:
     from didactics.audit import bp as audit_bp
     from didactics.auth import bp as auth_bp
     from didactics.core import bp as core_bp
+    from didactics.feedback import bp as feedback_bp
     from didactics.feeds import bp as feeds_bp
     from didactics.people import bp as people_bp
     from didactics.program import bp as program_bp
@@ -86,6 +87,7 @@ def register_blueprints(app: Flask) -> None:
         schedule_bp,
         signups_bp,
         attendance_bp,
+        feedback_bp,
         feeds_bp,
         audit_bp,
     ):

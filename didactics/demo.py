@@ -45,7 +45,12 @@ class DemoContext:
 
 
 # Each capability adds its part in this order: each module has ``demo(context)``.
-DEMO_MODULES = ["didactics.schedule.demo", "didactics.signups.demo", "didactics.attendance.demo"]
+DEMO_MODULES = [
+    "didactics.schedule.demo",
+    "didactics.signups.demo",
+    "didactics.attendance.demo",
+    "didactics.feedback.demo",
+]
 
 
 def _has_real_people() -> bool:

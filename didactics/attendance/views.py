@@ -43,6 +43,12 @@ def _my_record(session: Session) -> Attendance | None:
 # -- check-in on a phone --------------------------------------------------------------------------
 
 
+def _checked_in(session: Session, result) -> Response:
+    # Other capabilities add what follows a check-in (the rating) as "checked_in" sections.
+    sections = page_sections.collect("checked_in", session, current_user)
+    return render("attendance/checked_in.html", session=session, result=result, sections=sections)
+
+
 @bp.get("/checkin")
 @login_required
 def checkin():
@@ -74,7 +80,7 @@ def checkin_typed():
             code=request.form.get("code", "")[:20], status=error.status,
         )  # fmt: skip
     db.session.commit()
-    return render("attendance/checked_in.html", session=session, result=result)
+    return _checked_in(session, result)
 
 
 @bp.get("/checkin/<int:session_id>/<code>")
@@ -111,7 +117,7 @@ def checkin_link_post(session_id: int, code: str):
             record=_my_record(session), problem=error.message, status=error.status,
         )  # fmt: skip
     db.session.commit()
-    return render("attendance/checked_in.html", session=session, result=result)
+    return _checked_in(session, result)
 
 
 # -- the projector --------------------------------------------------------------------------------

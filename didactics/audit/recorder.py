@@ -18,7 +18,7 @@ from didactics.models import utcnow
 
 AUDITED = {
     "users", "program", "kinds", "series", "sessions", "closures", "slots", "registrations",
-    "attendance",
+    "attendance", "session_feedback",
 }  # fmt: skip
 # Never copied into the trail: only that they changed.
 SECRET_FIELDS = {"password_hash": "password", "feed_token": "calendar link"}

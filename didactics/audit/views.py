@@ -21,6 +21,7 @@ ENTITIES = {
     "users": "People", "program": "Settings", "kinds": "Kinds of session", "series": "Series",
     "sessions": "Sessions", "closures": "Closures", "slots": "Presenter slots",
     "registrations": "Places", "attendance": "Attendance",
+    "session_feedback": "Feedback",
 }  # fmt: skip
 
 
