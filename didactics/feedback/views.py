@@ -108,7 +108,8 @@ def submit(session_id: int):
         )
     db.session.commit()
     if is_htmx():
-        return render("feedback/_form.html", f=form_context(session, row, "Saved."))
+        message = "Your comment is saved." if comment else ""
+        return render("feedback/_form.html", f=form_context(session, row, message))
     return redirect(url_for("feedback.page", session_id=session.id), 303)
 
 
