@@ -29,6 +29,7 @@ def test_check_in_rate_and_the_presenter_sees_it(app, new_page, users, make_user
     phone.get_by_role("button", name="Sign in").click()
     phone.get_by_role("button", name="Check in").click()
     phone.get_by_role("heading", name="You are checked in").wait_for()
+    phone.wait_for_load_state()  # htmx is a deferred script: it runs after the heading is parsed
     assert htmx_loaded(phone)
     phone.evaluate("window.__stayed = true")
 
