@@ -75,6 +75,7 @@ def register_blueprints(app: Flask) -> None:
     from didactics.auth import bp as auth_bp
     from didactics.away import bp as away_bp
     from didactics.core import bp as core_bp
+    from didactics.feedback import bp as feedback_bp
     from didactics.feeds import bp as feeds_bp
     from didactics.people import bp as people_bp
     from didactics.program import bp as program_bp
@@ -90,6 +91,7 @@ def register_blueprints(app: Flask) -> None:
         signups_bp,
         attendance_bp,
         away_bp,
+        feedback_bp,
         feeds_bp,
         audit_bp,
     ):

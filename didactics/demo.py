@@ -50,6 +50,7 @@ DEMO_MODULES = [
     "didactics.signups.demo",
     "didactics.attendance.demo",
     "didactics.away.demo",
+    "didactics.feedback.demo",
 ]
 
 

@@ -44,6 +44,12 @@ def _my_record(session: Session) -> Attendance | None:
 # -- check-in on a phone --------------------------------------------------------------------------
 
 
+def _checked_in(session: Session, result) -> Response:
+    # Other capabilities add what follows a check-in (the rating) as "checked_in" sections.
+    sections = page_sections.collect("checked_in", session, current_user)
+    return render("attendance/checked_in.html", session=session, result=result, sections=sections)
+
+
 @bp.get("/checkin")
 @login_required
 def checkin():
@@ -81,7 +87,7 @@ def _confirm(session: Session, result) -> Response:
     """Render the confirmation, then commit: the page is answered only once the record is
     saved, and rendering before the commit reads from the objects already loaded instead of
     opening a second transaction (a second write lock on SQLite) to reload them."""
-    response = render("attendance/checked_in.html", session=session, result=result)
+    response = _checked_in(session, result)
     db.session.commit()
     return response
 

@@ -18,7 +18,7 @@ from didactics.models import utcnow
 
 AUDITED = {
     "users", "program", "kinds", "series", "sessions", "closures", "slots", "registrations",
-    "attendance", "away_periods", "away_calendars",
+    "attendance", "away_periods", "away_calendars", "session_feedback",
 }  # fmt: skip
 # Never copied into the trail: only that they changed.
 SECRET_FIELDS = {"password_hash": "password", "feed_token": "calendar link"}
@@ -116,7 +116,9 @@ def _write(session: OrmSession, flush_context) -> None:
     rows = []
     for obj, row in pending:
         if row["entity_id"] is None:
-            row["entity_id"] = sa.inspect(obj).identity[0] if sa.inspect(obj).identity else None
+            # The INSERT has run and set the key, but the identity map is updated only after
+            # this hook, so ``inspect(obj).identity`` is still None here.
+            row["entity_id"] = getattr(obj, "id", None)
         rows.append(row)
     session.connection().execute(sa.insert(AuditEvent.__table__), rows)
 

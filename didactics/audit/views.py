@@ -21,7 +21,7 @@ ENTITIES = {
     "users": "People", "program": "Settings", "kinds": "Kinds of session", "series": "Series",
     "sessions": "Sessions", "closures": "Closures", "slots": "Presenter slots",
     "registrations": "Places", "attendance": "Attendance", "away_periods": "Away time",
-    "away_calendars": "Rotation calendars",
+    "away_calendars": "Rotation calendars", "session_feedback": "Feedback",
 }  # fmt: skip
 
 

@@ -1,0 +1,539 @@
+"""Attendees rate sessions; presenters see the sums and anonymous comments; the coordinator
+sees who said what."""
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+import time_machine
+
+from didactics.attendance import codes
+from didactics.attendance.models import Attendance, AttendanceSource, AttendanceStatus
+from didactics.audit.models import AuditEvent
+from didactics.extensions import db
+from didactics.feedback import services
+from didactics.feedback.models import SessionFeedback
+from didactics.schedule.models import SessionStatus
+from didactics.signups.models import Slot
+from tests.conftest import SECRET, aware
+
+START = aware(2026, 11, 24, 19)  # 13:00 in Chicago
+END = START + timedelta(minutes=60)
+AFTER = END + timedelta(minutes=30)  # a usual moment to rate
+
+
+@pytest.fixture
+def clock(client):
+    """``clock(at)``: frozen time moves to ``at``; the phone fetches a fresh form token."""
+    with time_machine.travel(AFTER, tick=False) as traveller:
+
+        def move(at) -> None:
+            traveller.move_to(at)
+            client.csrf_token = None
+
+        yield move
+
+
+@pytest.fixture
+def lecture(make_session, clock):
+    """A lecture with its one presenter slot (open until ``present`` fills it)."""
+    return make_session("lecture", start=START, minutes=60, title="Buprenorphine rotation")
+
+
+def attend(app, session, user, status="present", checked_in=None) -> None:
+    with app.app_context():
+        db.session.add(
+            Attendance(
+                session_id=session.id,
+                user_id=user.id,
+                status=AttendanceStatus(status),
+                source=AttendanceSource.CHECKIN if checked_in else AttendanceSource.MANUAL,
+                checked_in_dt=checked_in,
+            )
+        )
+        db.session.commit()
+
+
+def present(app, session, user, label=None) -> None:
+    """``user`` takes an open slot of ``session`` (the first, or the one called ``label``)."""
+    with app.app_context():
+        query = sa.select(Slot).where(Slot.session_id == session.id, Slot.user_id.is_(None))
+        if label:
+            query = query.where(Slot.label == label)
+        slot = db.session.scalars(query.order_by(Slot.position)).first()
+        slot.user_id = user.id
+        db.session.commit()
+
+
+def feedback_rows(app, session_id=None) -> list[SessionFeedback]:
+    with app.app_context():
+        query = sa.select(SessionFeedback).order_by(SessionFeedback.id)
+        if session_id is not None:
+            query = query.where(SessionFeedback.session_id == session_id)
+        rows = db.session.scalars(query).all()
+        db.session.expunge_all()
+        return rows
+
+
+def add_feedback(app, session, user, rating, comment="") -> None:
+    with app.app_context():
+        db.session.add(
+            SessionFeedback(session_id=session.id, user_id=user.id, rating=rating, comment=comment)
+        )
+        db.session.commit()
+
+
+def switch(client, user) -> None:
+    """Sign out and in as ``user`` (a new session needs a new form token)."""
+    client.logout()
+    client.csrf_token = None
+    client.login(user)
+
+
+def rate(client, session, rating, comment=None, htmx=False):
+    data = {"rating": rating} if rating is not None else {}
+    if comment is not None:
+        data["comment"] = comment
+    headers = {"HX-Request": "true"} if htmx else {}
+    return client.post(f"/sessions/{session.id}/feedback", data=data, headers=headers)
+
+
+# -- rating ---------------------------------------------------------------------------------------
+
+
+def test_an_attendee_rates_and_sees_thanks(app, client, users, lecture):
+    attend(app, lecture, users["fellow"], checked_in=START)
+    client.login(users["fellow"])
+    response = rate(client, lecture, "4", "Clear and practical.")
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/sessions/{lecture.id}/feedback"
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Thanks — you rated 4/5" in page and "Clear and practical." in page
+    (row,) = feedback_rows(app)
+    assert (row.user_id, row.rating, row.comment) == (users["fellow"].id, 4, "Clear and practical.")
+
+
+def test_one_tap_from_the_page_swaps_the_form(app, client, users, lecture):
+    attend(app, lecture, users["guest"], checked_in=START)
+    client.login(users["guest"])
+    response = rate(client, lecture, "5", htmx=True)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in body
+    assert f'id="feedback-{lecture.id}"' in body and "Thanks — you rated 5/5" in body
+    assert 'aria-pressed="true"' in body and body.count('name="rating"') == 6  # 5 + save
+
+
+@pytest.mark.parametrize(
+    ("checked_in", "at", "allowed"),
+    [
+        (None, START - timedelta(seconds=1), False),  # marked present ahead: from the start
+        (None, START, True),
+        (START - timedelta(minutes=10), START - timedelta(minutes=10), True),  # from check-in
+        (START - timedelta(minutes=10), START - timedelta(minutes=11), False),
+        (None, END + timedelta(hours=24) - timedelta(seconds=1), True),
+        (None, END + timedelta(hours=24), False),
+    ],
+)
+def test_window_edges(app, client, users, lecture, clock, checked_in, at, allowed):
+    attend(app, lecture, users["fellow"], checked_in=checked_in)
+    clock(at)
+    client.login(users["fellow"])
+    response = rate(client, lecture, "3")
+    if allowed:
+        assert response.status_code == 303 and len(feedback_rows(app)) == 1
+    else:
+        body = response.get_data(as_text=True)
+        assert response.status_code == 409 and feedback_rows(app) == []
+        assert ("Rating opens at" if at < START + timedelta(hours=1) else "closed at") in body
+
+
+@pytest.mark.parametrize("status", [None, "absent", "excused"])
+def test_someone_who_did_not_attend_cannot_rate(app, client, users, lecture, status):
+    if status:
+        with app.app_context():
+            db.session.add(
+                Attendance(
+                    session_id=lecture.id,
+                    user_id=users["fellow"].id,
+                    status=AttendanceStatus(status),
+                    source="manual",
+                    reason="post-call" if status == "excused" else "",
+                )
+            )
+            db.session.commit()
+    client.login(users["fellow"])
+    response = rate(client, lecture, "5", "Great")
+    assert response.status_code == 403
+    assert "Only people who attended can rate" in response.get_data(as_text=True)
+    page = client.get(f"/sessions/{lecture.id}/feedback")
+    assert page.status_code == 403 and "Only people who attended" in page.get_data(as_text=True)
+    htmx = rate(client, lecture, "5", htmx=True)
+    assert htmx.status_code == 200 and "Only people who attended" in htmx.get_data(as_text=True)
+    assert 'name="rating"' not in htmx.get_data(as_text=True)
+    assert feedback_rows(app) == []
+
+
+def test_presenters_and_moderators_cannot_rate_their_session(
+    app, client, users, make_session, clock
+):
+    journal = make_session("journal_club", start=START, minutes=60)
+    present(app, journal, users["fellow"], "Presenter")
+    present(app, journal, users["faculty"], "Moderator")
+    for person in (users["fellow"], users["faculty"]):
+        attend(app, journal, person, checked_in=START)
+        switch(client, person)
+        response = rate(client, journal, "5")
+        assert response.status_code == 403
+        assert "You present at this session" in response.get_data(as_text=True)
+        assert "How was this session?" not in client.get(f"/sessions/{journal.id}").get_data(True)
+    assert feedback_rows(app) == []
+
+
+def test_cancelled_sessions_take_no_feedback(app, client, users, make_session, clock):
+    session = make_session("lecture", start=START, status=SessionStatus.CANCELLED)
+    attend(app, session, users["fellow"])
+    client.login(users["fellow"])
+    response = rate(client, session, "2")
+    assert response.status_code == 409 and "cancelled" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("rating", ["0", "6", "abc", "", None, "4.5", "-1", "٤", "４", "3 3"])
+def test_ratings_outside_one_to_five_get_a_message(app, client, users, lecture, rating):
+    attend(app, lecture, users["fellow"], checked_in=START)
+    client.login(users["fellow"])
+    response = rate(client, lecture, rating, "kept while fixing")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 400 and "Choose a rating from 1 (poor) to 5" in body
+    assert "kept while fixing" in body  # the typed comment is not lost
+    htmx = rate(client, lecture, rating, htmx=True)
+    assert htmx.status_code == 200 and "Choose a rating" in htmx.get_data(as_text=True)
+    assert feedback_rows(app) == []
+
+
+def test_comments_are_limited_and_cleaned(app, client, users, lecture):
+    attend(app, lecture, users["fellow"], checked_in=START)
+    client.login(users["fellow"])
+    too_long = rate(client, lecture, "4", "x" * 2001)
+    assert too_long.status_code == 400
+    assert "under 2000 characters (it has 2001)" in too_long.get_data(as_text=True)
+    assert feedback_rows(app) == []
+    assert rate(client, lecture, "4", "x" * 2000).status_code == 303
+    assert rate(client, lecture, "4", "  Nul\x00 and\r\nbell\x07 \n").status_code == 303
+    (row,) = feedback_rows(app)
+    assert row.comment == "Nul and\nbell"
+
+
+def test_a_second_rating_edits_the_one_row(app, client, users, lecture, clock):
+    attend(app, lecture, users["fellow"], checked_in=START)
+    client.login(users["fellow"])
+    rate(client, lecture, "3", "Too fast")
+    (first,) = feedback_rows(app)
+    clock(AFTER + timedelta(hours=2))
+    rate(client, lecture, "5")  # a star tapped without the comment field: the comment stays
+    (second,) = feedback_rows(app)
+    assert (second.id, second.rating, second.comment) == (first.id, 5, "Too fast")
+    assert second.updated_dt == AFTER + timedelta(hours=2) and second.created_dt == AFTER
+    rate(client, lecture, "4", "")  # the comment box emptied: the comment goes
+    (third,) = feedback_rows(app)
+    assert (third.id, third.rating, third.comment) == (first.id, 4, "")
+    assert "Thanks — you rated 4/5" in client.get(f"/sessions/{lecture.id}/feedback").get_data(True)
+
+
+def test_two_tabs_racing_end_with_one_row(app, client, users, lecture, monkeypatch):
+    """The first rating of a second tab meets the unique constraint and updates instead."""
+    attend(app, lecture, users["fellow"], checked_in=START)
+    add_feedback(app, lecture, users["fellow"], 2, "from the other tab")
+    real_mine = services.mine
+    calls = []
+
+    def not_yet(session, user):  # the other tab's row is not visible at the first look
+        calls.append(1)
+        return None if len(calls) == 1 else real_mine(session, user)
+
+    monkeypatch.setattr(services, "mine", not_yet)
+    client.login(users["fellow"])
+    assert rate(client, lecture, "5").status_code == 303
+    (row,) = feedback_rows(app)
+    assert (row.rating, row.comment) == (5, "from the other tab")
+    with app.app_context():
+        trail = db.session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.entity == "session_feedback")
+        ).all()
+        # The first tab's create, then the update: the refused INSERT left nothing behind.
+        assert [(e.action, e.entity_id, e.changes.get("rating")) for e in trail] == [
+            ("create", row.id, [None, 2]),
+            ("update", row.id, [2, 5]),
+        ]
+
+
+def test_ratings_are_in_the_trail_that_only_the_coordinator_reads(app, client, users, lecture):
+    attend(app, lecture, users["fellow"], checked_in=START)
+    client.login(users["fellow"])
+    rate(client, lecture, "4", "Fine")
+    (row,) = feedback_rows(app)
+    with app.app_context():
+        event = db.session.scalar(
+            sa.select(AuditEvent).where(AuditEvent.entity == "session_feedback")
+        )
+        assert event.actor_id == users["fellow"].id and event.changes["rating"] == [None, 4]
+        assert event.action == "create" and event.entity_id == row.id
+    present(app, lecture, users["faculty"])
+    for role in ("fellow", "faculty", "guest"):
+        switch(client, users[role])
+        assert client.get("/audit?entity=session_feedback").status_code == 403
+        assert client.get("/audit.csv").status_code == 403
+    switch(client, users["coordinator"])
+    page = client.get("/audit?entity=session_feedback")
+    assert page.status_code == 200 and users["fellow"].name in page.get_data(as_text=True)
+
+
+# -- after check-in and on the session page -------------------------------------------------------
+
+
+def test_the_check_in_confirmation_offers_the_rating(app, client, users, lecture, clock):
+    clock(START + timedelta(minutes=2))
+    code = codes.current_code(SECRET, lecture.id, START + timedelta(minutes=2))
+    client.login(users["fellow"])
+    body = client.post(f"/checkin/{lecture.id}/{code}").get_data(as_text=True)
+    assert "You are checked in" in body and "How was this session?" in body
+    assert f'hx-post="/sessions/{lecture.id}/feedback"' in body and "Rate 5 out of 5" in body
+    assert rate(client, lecture, "5").status_code == 303
+    again = client.post(f"/checkin/{lecture.id}/{code}").get_data(as_text=True)
+    assert "You are already checked in" in again and "Thanks — you rated 5/5" in again
+
+
+def test_a_presenter_checking_in_is_not_offered_the_rating(app, client, users, lecture, clock):
+    present(app, lecture, users["fellow"])
+    clock(START + timedelta(minutes=2))
+    code = codes.current_code(SECRET, lecture.id, START + timedelta(minutes=2))
+    client.login(users["fellow"])
+    body = client.post(f"/checkin/{lecture.id}/{code}").get_data(as_text=True)
+    assert "You are checked in" in body and "How was this session?" not in body
+
+
+def test_the_session_page_shows_each_viewer_their_part(app, client, users, make_user, lecture):
+    presenter, rater = make_user("fellow", name="Dr. Presenter"), make_user("fellow", name="Rater")
+    present(app, lecture, presenter)
+    attend(app, lecture, rater)
+    attend(app, lecture, users["faculty"])
+    add_feedback(app, lecture, users["faculty"], 5, "Superb case")
+    seen = {}
+    for who in (rater, presenter, users["faculty"], users["coordinator"], users["fellow"]):
+        switch(client, who)
+        seen[who.name] = client.get(f"/sessions/{lecture.id}").get_data(as_text=True)
+    assert "How was this session?" in seen["Rater"] and "Superb case" not in seen["Rater"]
+    assert "Thanks — you rated 5/5" in seen[users["faculty"].name]  # their own rating
+    assert "Superb case" in seen["Dr. Presenter"] and "1 rating" in seen["Dr. Presenter"]
+    assert "How was this session?" not in seen["Dr. Presenter"]
+    assert users["faculty"].name not in seen["Dr. Presenter"].split('id="feedback"')[1]
+    assert "Who said what" in seen[users["coordinator"].name]
+    assert 'id="feedback"' not in seen[users["fellow"].name]  # did not attend
+
+
+# -- the presenter's record -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def rated(app, make_user, make_session, users, clock):
+    """Two presentations by one fellow, rated by three attendees (and one who left)."""
+    presenter = make_user("fellow", name="Dr. Presenting Fellow")
+    raters = [make_user("guest", name=f"Rater {n}") for n in ("A", "B", "C")]
+    first = make_session("lecture", start=START - timedelta(days=7), title="Opioid tapering")
+    second = make_session("lecture", start=START, title="Spinal cord stimulation")
+    for session in (first, second):
+        present(app, session, presenter)
+        for rater in raters:
+            attend(app, session, rater)
+    add_feedback(app, first, raters[0], 5, "zebra-striped slides were memorable")
+    add_feedback(app, first, raters[1], 4, "Again next year")
+    add_feedback(app, first, raters[2], 3)
+    add_feedback(app, second, raters[0], 2, "Ran over time")
+    # Marked present by mistake and corrected: their rating no longer counts.
+    gone = make_user("guest", name="Rater Corrected")
+    attend(app, second, gone)
+    add_feedback(app, second, gone, 1, "should not be seen")
+    with app.app_context():
+        db.session.execute(sa.delete(Attendance).where(Attendance.user_id == gone.id))
+        db.session.commit()
+    return presenter, raters, first, second
+
+
+def ratings_section(page: str) -> str:
+    return page.split('id="ratings"')[1].split("</section>")[0]
+
+
+def test_the_presenter_sees_sums_and_anonymous_comments(client, rated):
+    presenter, raters, *_ = rated
+    client.login(presenter)
+    section = ratings_section(client.get(f"/people/{presenter.id}").get_data(as_text=True))
+    assert "3.5" in section and "4 ratings over 2 presentations" in section  # (5+4+3+2)/4
+    assert "4.0" in section and "3 ratings" in section and "2.0" in section
+    # Sorted by text, whoever wrote them; no names and no times.
+    assert section.index("Again next year") < section.index("zebra-striped")
+    assert "Ran over time" in section and "should not be seen" not in section
+    for rater in raters:
+        assert rater.name not in section
+    assert ":" not in section.split('<ul class="comments">')[1].split("</ul>")[0]
+
+
+def test_faculty_see_sums_only_and_the_coordinator_sees_comments(client, users, rated):
+    presenter, raters, *_ = rated
+    client.login(users["faculty"])
+    faculty_view = ratings_section(client.get(f"/people/{presenter.id}").get_data(as_text=True))
+    assert "3.5" in faculty_view and "Averages only" in faculty_view
+    assert "Again next year" not in faculty_view and "Ran over time" not in faculty_view
+    switch(client, users["coordinator"])
+    coordinator = ratings_section(client.get(f"/people/{presenter.id}").get_data(as_text=True))
+    assert "Again next year" in coordinator
+    assert all(r.name not in coordinator for r in raters)
+
+
+def test_other_fellows_see_nothing_of_a_fellows_ratings(app, client, users, rated):
+    presenter, *_ = rated
+    client.login(users["fellow"])
+    assert client.get(f"/people/{presenter.id}").status_code == 403
+    own = client.get(f"/people/{users['fellow'].id}").get_data(as_text=True)
+    assert 'id="ratings"' not in own  # has presented nothing
+    with app.test_request_context():
+        from didactics.auth.models import User
+        from didactics.feedback.views import person_feedback
+
+        fellow = db.session.get(User, users["fellow"].id)
+        assert person_feedback(db.session.get(User, presenter.id), fellow) is None
+
+
+# -- the coordinator's report ---------------------------------------------------------------------
+
+
+def test_the_coordinator_report_names_raters_and_exports_csv(app, client, users, rated):
+    _, raters, first, _ = rated
+    add_feedback(app, first, users["coordinator"], 4, '=HYPERLINK("http://x")')
+    attend(app, first, users["coordinator"])
+    client.login(users["coordinator"])
+    page = client.get("/reports/feedback?from=2026-11-01&to=2026-11-30").get_data(as_text=True)
+    assert "5 ratings of 2 sessions" in page
+    assert "Dr. Presenting Fellow" in page and "Rater A" in page and "Didactic lecture" in page
+    assert "should not be seen" not in page
+    body = client.get("/reports/feedback.csv?from=2026-11-01&to=2026-11-30").get_data(True)
+    rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
+    assert rows[0] == [
+        "date",
+        "kind",
+        "session",
+        "presenters",
+        "rater",
+        "rater email",
+        "rating",
+        "comment",
+    ]
+    assert len(rows) == 6
+    assert [
+        "2026-11-17",
+        "Didactic lecture",
+        "Opioid tapering",
+        "Dr. Presenting Fellow",
+        "Rater A",
+        raters[0].email,
+        "5",
+        "zebra-striped slides were memorable",
+    ] in rows
+    hyperlink = next(r for r in rows if r[4] == users["coordinator"].name)
+    assert hyperlink[7] == '\'=HYPERLINK("http://x")'
+    only_late = client.get("/reports/feedback?from=2026-11-20&to=2026-11-30").get_data(True)
+    assert "1 rating of 1 session" in only_late
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("from=2026-11-01&to=2026-10-01", "The range ends before it starts."),
+        ("from=1990-01-01&to=2040-01-01", "at most 5 years"),
+        ("from=yesterday", "is not a date like"),
+        ("kind=nope", "no kind of session called “nope”"),
+    ],
+)
+def test_bad_report_ranges_get_a_message(client, users, query, message):
+    client.login(users["coordinator"])
+    response = client.get(f"/reports/feedback?{query}")
+    assert response.status_code == 400 and message in response.get_data(as_text=True)
+    csv_response = client.get(f"/reports/feedback.csv?{query}")
+    assert csv_response.status_code == 400 and message in csv_response.get_data(as_text=True)
+
+
+def test_pages_cost_the_same_queries_with_3_and_30_sessions(
+    app, client, users, make_user, make_session, count_queries, clock
+):
+    presenter = make_user("fellow")
+    raters = [make_user("guest") for _ in range(3)]
+
+    def add_sessions(n, offset):
+        for i in range(n):
+            session = make_session("lecture", start=START - timedelta(days=offset + i), slots=True)
+            present(app, session, presenter)
+            for rater in raters:
+                attend(app, session, rater)
+                add_feedback(app, session, rater, 1 + (i % 5), f"comment {i}")
+
+    add_sessions(3, 1)
+    client.login(users["coordinator"])
+    urls = [f"/people/{presenter.id}", "/reports/feedback", "/reports/feedback.csv"]
+    for url in urls:
+        client.get(url)
+    small = {}
+    for url in urls:
+        with count_queries() as q:
+            assert client.get(url).status_code == 200
+        small[url] = q.count
+    add_sessions(27, 10)
+    for url in urls:
+        with count_queries() as q:
+            client.get(url)
+        assert q.count == small[url], url
+    switch(client, presenter)
+    with count_queries() as mine:
+        page = client.get(f"/people/{presenter.id}").get_data(as_text=True)
+    assert "90 ratings over 30 presentations" in page
+    assert mine.count <= small[f"/people/{presenter.id}"] + 2
+
+
+# -- permissions ----------------------------------------------------------------------------------
+
+ROLES = ["visitor", "guest", "fellow", "faculty", "coordinator"]
+
+
+def expect(visitor, guest, fellow, faculty, coordinator):
+    return dict(zip(ROLES, (visitor, guest, fellow, faculty, coordinator), strict=True))
+
+
+# The guest did not attend, the fellow and the coordinator did, the faculty member presented.
+MATRIX = [
+    ("GET", "/sessions/{id}/feedback", expect(302, 403, 200, 403, 200)),
+    ("POST", "/sessions/{id}/feedback", expect(302, 403, 303, 403, 303)),
+    ("GET", "/reports/feedback", expect(302, 403, 403, 403, 200)),
+    ("GET", "/reports/feedback.csv", expect(302, 403, 403, 403, 200)),
+]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(
+    ("method", "path", "expected"), MATRIX, ids=[f"{m} {p}" for m, p, _ in MATRIX]
+)
+def test_permission_matrix(app, client, users, login_as, lecture, role, method, path, expected):
+    attend(app, lecture, users["fellow"], checked_in=START)
+    attend(app, lecture, users["coordinator"])
+    attend(app, lecture, users["faculty"])
+    present(app, lecture, users["faculty"])
+    url = path.format(id=lecture.id)
+    login_as(role)
+    response = client.get(url) if method == "GET" else client.post(url, data={"rating": "4"})
+    assert response.status_code == expected[role], response.get_data(as_text=True)[:300]
+
+
+def test_every_feedback_rule_is_in_the_matrix(app):
+    covered = {(m, p.split("{")[0]) for m, p, _ in MATRIX}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("feedback."):
+            for method in rule.methods - {"HEAD", "OPTIONS"}:
+                assert (method, rule.rule.split("<")[0]) in covered, rule.rule
