@@ -35,6 +35,7 @@ def column_names(engine: sa.Engine) -> dict[str, list[str]]:
 def fill_every_table() -> None:
     """The demo program, plus the few kinds of row the demo does not make, so no table is empty."""
     from didactics.audit.models import FormSubmission
+    from didactics.away.models import AwayCalendar
     from didactics.demo import build_demo
     from didactics.schedule.models import Closure
 
@@ -43,6 +44,7 @@ def fill_every_table() -> None:
         today = utcnow().date()
         db.session.add(Closure(starts_on=today, ends_on=today, reason="Institution holiday"))
     db.session.add(FormSubmission(token="a-form-sent-once"))
+    db.session.add(AwayCalendar(name="Away rotations", url="https://rotations.example.org/a.ics"))
     db.session.commit()
     empty = [
         table.name
