@@ -46,6 +46,20 @@ class Tally:
     def pct(self) -> float | None:
         return 100 * self.attended / self.counted if self.counted else None
 
+    def count(self, status: AttendanceStatus | None, reason: str = "") -> None:
+        """One expected session with this outcome (None: no record, so absent)."""
+        self.expected += 1
+        if status == AttendanceStatus.PRESENT:
+            self.attended += 1
+        elif status == AttendanceStatus.LATE:
+            self.attended += 1
+            self.late += 1
+        elif status == AttendanceStatus.EXCUSED:
+            self.excused += 1
+            self.excused_by[reason] = self.excused_by.get(reason, 0) + 1
+        else:
+            self.absent += 1
+
     def add(self, other: "Tally") -> None:
         self.expected += other.expected
         self.attended += other.attended
@@ -68,12 +82,6 @@ class Report:
     # Monday of each week → tally over all fellows (the trend)
     weekly: dict[date, Tally]
     sessions: int
-
-
-def expected_on(user: User, day: date) -> bool:
-    if user.starts_on and day < user.starts_on:
-        return False
-    return not (user.ends_on and day > user.ends_on)
 
 
 def away_excusals(fellow_ids, sessions, start: datetime, end: datetime) -> dict:
@@ -133,28 +141,22 @@ def build_report(program: Program, start: date, end: date, kind: Kind | None = N
     by_kind: dict[int, dict[int, Tally]] = {f.id: defaultdict(Tally) for f in fellows}
     totals = {f.id: Tally() for f in fellows}
     weekly: dict[date, Tally] = defaultdict(Tally)
+    # Fellows × sessions is the whole cost of a report: keep the inner loop to dict look-ups.
+    spans = [(f.id, f.starts_on or date.min, f.ends_on or date.max) for f in fellows]
     for session in sessions:
         day = program.local(session.start_dt).date()
-        monday = day - timedelta(days=day.weekday())
-        for f in fellows:
-            if not expected_on(f, day):
+        week = weekly[day - timedelta(days=day.weekday())]
+        for fellow_id, starts_on, ends_on in spans:
+            if not starts_on <= day <= ends_on:
                 continue
-            one = Tally(expected=1)
-            record = records.get((f.id, session.id))
-            status = record.status if record else None
-            if status in (AttendanceStatus.PRESENT, AttendanceStatus.LATE):
-                one.attended = 1
-                one.late = int(status == AttendanceStatus.LATE)
-            elif status == AttendanceStatus.EXCUSED:
-                one.excused = 1
-                one.excused_by = {record.reason or "excused": 1}
-            elif record is None and (f.id, session.id) in away:
-                one.excused = 1
-                one.excused_by = {away[(f.id, session.id)]: 1}
+            record = records.get((fellow_id, session.id))
+            if record is not None:
+                status = record.status
+                reason = (record.reason or "excused") if status == AttendanceStatus.EXCUSED else ""
             else:
-                one.absent = 1
-            by_kind[f.id][session.kind_id].add(one)
-            totals[f.id].add(one)
-            weekly[monday].add(one)
+                reason = away.get((fellow_id, session.id), "")
+                status = AttendanceStatus.EXCUSED if reason else None
+            for tally in (by_kind[fellow_id][session.kind_id], totals[fellow_id], week):
+                tally.count(status, reason)
     return Report(start, end, fellows, kinds, by_kind, totals, dict(sorted(weekly.items())),
                   len(sessions))  # fmt: skip
