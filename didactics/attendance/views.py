@@ -1,8 +1,6 @@
 """Check-in on phones, the projector display, marking by the coordinator, the sign-in sheet,
 and the attendance reports."""
 
-import csv
-import io
 from datetime import date, timedelta
 
 import segno
@@ -17,6 +15,7 @@ from didactics.attendance.services import CheckinError
 from didactics.auth.models import Role, User
 from didactics.auth.util import coordinator_required, staff_required
 from didactics.away import services as away_services
+from didactics.csvfiles import csv_download
 from didactics.extensions import db
 from didactics.models import utcnow
 from didactics.program.models import get_program
@@ -317,7 +316,7 @@ def home_checkin(viewer) -> dict | None:
 # -- reports ------------------------------------------------------------------------------------
 
 
-def _report_range(program) -> tuple[date, date, list[str]]:
+def report_range(program) -> tuple[date, date, list[str]]:
     today = program.today()
     start, end = program.academic_year_of(today)
     problems = []
@@ -339,7 +338,7 @@ def _report_range(program) -> tuple[date, date, list[str]]:
     return values["from"], values["to"], problems
 
 
-def _report_kind(problems: list[str]) -> Kind | None:
+def report_kind(problems: list[str]) -> Kind | None:
     code = request.args.get("kind", "")
     if not code:
         return None
@@ -353,8 +352,8 @@ def _report_kind(problems: list[str]) -> Kind | None:
 @staff_required
 def report():
     program = get_program()
-    start, end, problems = _report_range(program)
-    kind = _report_kind(problems)
+    start, end, problems = report_range(program)
+    kind = report_kind(problems)
     kinds = list(db.session.scalars(sa.select(Kind).order_by(Kind.sort_order, Kind.label)))
     data = None
     charts = {}
@@ -375,45 +374,38 @@ def report():
     )  # fmt: skip
 
 
-def csv_cell(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
-
-
 @bp.get("/reports/attendance.csv")
 @staff_required
 def report_csv():
     program = get_program()
-    start, end, problems = _report_range(program)
-    kind = _report_kind(problems)
+    start, end, problems = report_range(program)
+    kind = report_kind(problems)
     if problems:
         return Response("\n".join(problems) + "\n", 400, mimetype="text/plain")
     data = counting.build_report(program, start, end, kind)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["fellow", "email", "kind", "expected", "attended", "late", "excused",
-                     "absent", "percent", "target", "below target",
-                     "excused by reason"])  # fmt: skip
     target = program.attendance_target_pct
-    for fellow in data.fellows:
-        rows = [(k.label, data.by_kind[fellow.id].get(k.id)) for k in data.kinds]
-        rows.append(("all kinds", data.totals[fellow.id]))
-        for label, tally in rows:
-            if tally is None:
-                continue
-            pct = tally.pct
-            writer.writerow([csv_cell(v) for v in (
-                fellow.name, fellow.email, label, tally.expected, tally.attended, tally.late,
-                tally.excused, tally.absent, "" if pct is None else f"{pct:.1f}", target,
-                "" if pct is None else ("yes" if pct < target else "no"),
-                "; ".join(f"{r}: {n}" for r, n in sorted(tally.excused_by.items())),
-            )])  # fmt: skip
-    name = f"attendance-{start.isoformat()}-to-{end.isoformat()}.csv"
-    return Response(
-        "\ufeff" + out.getvalue(),
-        content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+
+    def rows():
+        for fellow in data.fellows:
+            tallies = [(k.label, data.by_kind[fellow.id].get(k.id)) for k in data.kinds]
+            tallies.append(("all kinds", data.totals[fellow.id]))
+            for label, tally in tallies:
+                if tally is None:
+                    continue
+                pct = tally.pct
+                yield (
+                    fellow.name, fellow.email, label, tally.expected, tally.attended, tally.late,
+                    tally.excused, tally.absent, "" if pct is None else f"{pct:.1f}", target,
+                    "" if pct is None else ("yes" if pct < target else "no"),
+                    "; ".join(f"{r}: {n}" for r, n in sorted(tally.excused_by.items())),
+                )  # fmt: skip
+
+    return csv_download(
+        f"attendance-{start.isoformat()}-to-{end.isoformat()}.csv",
+        ["fellow", "email", "kind", "expected", "attended", "late", "excused", "absent",
+         "percent", "target", "below target", "excused by reason"],
+        rows(),
+    )  # fmt: skip
 
 
 @page_sections.register("person", "attendance/_person.html")

@@ -1,7 +1,5 @@
 """The coordinator's view of the audit trail, filterable, with a CSV export."""
 
-import csv
-import io
 from datetime import date, timedelta
 
 import sqlalchemy as sa
@@ -12,6 +10,7 @@ from didactics.audit import bp
 from didactics.audit.models import AuditEvent
 from didactics.auth.models import User
 from didactics.auth.util import coordinator_required
+from didactics.csvfiles import csv_download
 from didactics.extensions import db
 from didactics.program.models import get_program
 from didactics.web import render
@@ -92,11 +91,6 @@ def index():
     )
 
 
-def csv_cell(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
-
-
 @bp.get("/audit.csv")
 @coordinator_required
 def export():
@@ -104,26 +98,21 @@ def export():
     if problems:
         return Response("\n".join(problems) + "\n", 400, mimetype="text/plain")
     program = get_program()
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["when", "who", "action", "what", "id", "summary", "changes"])
-    rows = db.session.execute(
+    events = db.session.execute(
         sa.select(AuditEvent, User.name)
         .outerjoin(User, AuditEvent.actor_id == User.id)
         .where(*conditions)
         .order_by(AuditEvent.id)
     )
-    for event, name in rows:
-        changes = "; ".join(f"{k}: {old} → {new}" for k, (old, new) in event.changes.items())
-        writer.writerow(
-            [csv_cell(v) for v in (
-                program.local(event.at).strftime("%Y-%m-%d %H:%M:%S"), name or "system",
-                event.action, ENTITIES.get(event.entity, event.entity), event.entity_id,
-                event.summary, changes,
-            )]
-        )  # fmt: skip
-    return Response(
-        "\ufeff" + out.getvalue(),
-        content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="audit-trail.csv"'},
+    rows = (
+        (
+            program.local(event.at).strftime("%Y-%m-%d %H:%M:%S"), name or "system",
+            event.action, ENTITIES.get(event.entity, event.entity), event.entity_id,
+            event.summary,
+            "; ".join(f"{k}: {old} → {new}" for k, (old, new) in event.changes.items()),
+        )
+        for event, name in events
+    )  # fmt: skip
+    return csv_download(
+        "audit-trail.csv", ["when", "who", "action", "what", "id", "summary", "changes"], rows
     )

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from didactics.auth.models import Role, User
 from didactics.away import services
 from didactics.away.models import AwayCalendar, AwayKind, AwayPeriod, AwaySource, AwayStatus
+from didactics.csvfiles import Preview
 from didactics.extensions import db
 from didactics.models import utcnow
 from didactics.program.models import get_program
@@ -60,18 +61,7 @@ class AwayRow:
     errors: list[str] = field(default_factory=list)
 
 
-@dataclass
-class CsvPreview:
-    rows: list[AwayRow]
-    problems: list[str]
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems and bool(self.rows) and not any(r.errors for r in self.rows)
-
-    @property
-    def error_count(self) -> int:
-        return sum(1 for r in self.rows if r.errors)
+CsvPreview = Preview[AwayRow]
 
 
 def parse_away_csv(text: str) -> CsvPreview:

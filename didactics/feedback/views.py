@@ -1,8 +1,6 @@
 """Rating a session after attending it, the ratings on presenters' records, and the
 coordinator's feedback report with its CSV."""
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -11,9 +9,10 @@ from flask import Response, abort, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import contains_eager, joinedload
 
-from didactics.attendance.views import _report_kind, _report_range, csv_cell
+from didactics.attendance.views import report_kind, report_range
 from didactics.auth.models import Role, User
 from didactics.auth.util import coordinator_required
+from didactics.csvfiles import csv_download
 from didactics.extensions import db
 from didactics.feedback import bp, services
 from didactics.feedback.models import MAX_COMMENT, SessionFeedback
@@ -289,8 +288,8 @@ def build_report(program: Program, start: date, end: date, kind: Kind | None) ->
 @coordinator_required
 def report():
     program = get_program()
-    start, end, problems = _report_range(program)
-    kind = _report_kind(problems)
+    start, end, problems = report_range(program)
+    kind = report_kind(problems)
     kinds = list(db.session.scalars(sa.select(Kind).order_by(Kind.sort_order, Kind.label)))
     data = None if problems else build_report(program, start, end, kind)
     return render(
@@ -309,37 +308,22 @@ def report():
 @coordinator_required
 def report_csv():
     program = get_program()
-    start, end, problems = _report_range(program)
-    kind = _report_kind(problems)
+    start, end, problems = report_range(program)
+    kind = report_kind(problems)
     if problems:
         return Response("\n".join(problems) + "\n", 400, mimetype="text/plain")
     data = build_report(program, start, end, kind)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        ["date", "kind", "session", "presenters", "rater", "rater email", "rating", "comment"]
-    )
-    for row in data.sessions:
-        day = program.local(row.session.start_dt).date().isoformat()
-        for rater, rating, comment in row.ratings:
-            writer.writerow(
-                [
-                    csv_cell(v)
-                    for v in (
-                        day,
-                        row.session.kind.label,
-                        row.session.title,
-                        "; ".join(row.presenters),
-                        rater.name,
-                        rater.email,
-                        rating,
-                        comment,
-                    )
-                ]
-            )
-    name = f"feedback-{start.isoformat()}-to-{end.isoformat()}.csv"
-    return Response(
-        "\ufeff" + out.getvalue(),
-        content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    rows = (
+        (
+            program.local(row.session.start_dt).date().isoformat(), row.session.kind.label,
+            row.session.title, "; ".join(row.presenters), rater.name, rater.email, rating,
+            comment,
+        )
+        for row in data.sessions
+        for rater, rating, comment in row.ratings
+    )  # fmt: skip
+    return csv_download(
+        f"feedback-{start.isoformat()}-to-{end.isoformat()}.csv",
+        ["date", "kind", "session", "presenters", "rater", "rater email", "rating", "comment"],
+        rows,
     )

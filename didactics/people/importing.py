@@ -9,6 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 
 from didactics.auth.models import Role, Track, User
+from didactics.csvfiles import Preview
 from didactics.extensions import db
 
 REQUIRED = ("email", "name", "role")
@@ -28,18 +29,7 @@ class PersonRow:
     errors: list[str] = field(default_factory=list)
 
 
-@dataclass
-class ImportPreview:
-    rows: list[PersonRow]
-    problems: list[str]  # file-level problems (no header, too many rows…)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems and bool(self.rows) and not any(r.errors for r in self.rows)
-
-    @property
-    def error_count(self) -> int:
-        return sum(1 for r in self.rows if r.errors)
+ImportPreview = Preview[PersonRow]
 
 
 def _parse_date(text: str, row: PersonRow, name: str) -> date | None:

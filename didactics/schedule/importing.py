@@ -8,6 +8,7 @@ from datetime import date, datetime, time
 import sqlalchemy as sa
 
 from didactics.auth.models import User
+from didactics.csvfiles import Preview
 from didactics.extensions import db
 from didactics.models import utcnow
 from didactics.program.models import get_program
@@ -32,18 +33,7 @@ class SessionRow:
     errors: list[str] = field(default_factory=list)
 
 
-@dataclass
-class SchedulePreview:
-    rows: list[SessionRow]
-    problems: list[str]
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems and bool(self.rows) and not any(r.errors for r in self.rows)
-
-    @property
-    def error_count(self) -> int:
-        return sum(1 for r in self.rows if r.errors)
+SchedulePreview = Preview[SessionRow]
 
 
 def _time(text: str, row: SessionRow, name: str) -> time | None:

@@ -1,18 +1,17 @@
 """Presenter sign-ups: open slots, claims and releases, the coordinator's moves, fairness,
 presentation records, and attendee places with a waitlist."""
 
-import csv
-import io
 from collections import Counter, defaultdict
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import Response, abort, flash, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import contains_eager, joinedload
 
 from didactics.auth.models import Role, User
 from didactics.auth.util import coordinator_required, staff_required
+from didactics.csvfiles import csv_download
 from didactics.extensions import db
 from didactics.models import utcnow
 from didactics.program.models import get_program
@@ -613,39 +612,25 @@ def record(person_id: int):
     return render("signups/record.html", person=person, by_year=by_year, count=len(rows))
 
 
-SPREADSHEET_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value) -> str:
-    """Text a spreadsheet shows as text: a leading = + - @ would make it a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(SPREADSHEET_TRIGGERS) else text
-
-
 @bp.get("/people/<int:person_id>/presentations.csv")
 @login_required
 def record_csv(person_id: int):
     person = _record_person(person_id)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        ["date", "kind", "role", "session", "title", "article", "article link", "status"]
-    )
-    for row in _record_rows(person):
-        slot, session = row["slot"], row["session"]
-        writer.writerow(
-            [csv_cell(v) for v in (
-                row["date"].isoformat(), session.kind.label, slot.label, session.title,
-                slot.title, slot.article_citation or session.article_citation,
-                slot.article_url or session.article_url,
-                "upcoming" if row["upcoming"] else "presented",
-            )]
-        )  # fmt: skip
+    rows = (
+        (
+            row["date"].isoformat(), row["session"].kind.label, row["slot"].label,
+            row["session"].title, row["slot"].title,
+            row["slot"].article_citation or row["session"].article_citation,
+            row["slot"].article_url or row["session"].article_url,
+            "upcoming" if row["upcoming"] else "presented",
+        )
+        for row in _record_rows(person)
+    )  # fmt: skip
     filename = "presentations-" + "".join(c if c.isalnum() else "-" for c in person.name.lower())
-    return Response(
-        "\ufeff" + out.getvalue(),
-        content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename.strip("-")}.csv"'},
+    return csv_download(
+        f"{filename.strip('-')}.csv",
+        ["date", "kind", "role", "session", "title", "article", "article link", "status"],
+        rows,
     )
 
 
