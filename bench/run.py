@@ -402,8 +402,12 @@ def endpoints(base: str, url: str) -> tuple[list[dict], dict]:
 
 def count_queries(url: str, plan: dict) -> dict:
     """SQL statements per request for each endpoint, in-process (no timing involved)."""
+    import logging
+
     from didactics import create_app
     from didactics.extensions import db
+
+    logging.getLogger("didactics.requests").disabled = True  # the served app logs; this one not
 
     app = create_app(
         {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET, "RATELIMIT_ENABLED": False}

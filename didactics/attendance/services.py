@@ -68,10 +68,11 @@ def is_open(session: Session, now: datetime | None = None) -> bool:
     )
 
 
-def open_sessions(now: datetime | None = None) -> list[Session]:
-    """Sessions open for check-in now, soonest first."""
+def open_sessions(now: datetime | None = None, waiting_for: User | None = None) -> list[Session]:
+    """Sessions open for check-in now, soonest first; with ``waiting_for``, only those that
+    person has not checked in to yet."""
     now = now or utcnow()
-    candidates = db.session.scalars(
+    query = (
         sa.select(Session)
         .join(Kind, Session.kind_id == Kind.id)
         .where(
@@ -83,7 +84,14 @@ def open_sessions(now: datetime | None = None) -> list[Session]:
         )
         .order_by(Session.start_dt, Session.id)
     )
-    return [s for s in candidates if is_open(s, now)]
+    if waiting_for is not None:
+        checked_in = sa.exists().where(
+            Attendance.session_id == Session.id,
+            Attendance.user_id == waiting_for.id,
+            Attendance.status.in_([AttendanceStatus.PRESENT, AttendanceStatus.LATE]),
+        )
+        query = query.where(~checked_in)
+    return [s for s in db.session.scalars(query) if is_open(s, now)]
 
 
 def _why_closed(session: Session, now: datetime) -> str:

@@ -45,7 +45,7 @@ def _my_record(session: Session) -> Attendance | None:
 
 def _checked_in(session: Session, result) -> Response:
     # Other capabilities add what follows a check-in (the rating) as "checked_in" sections.
-    sections = page_sections.collect("checked_in", session, current_user)
+    sections = page_sections.collect("checked_in", session, current_user, result.record)
     return render("attendance/checked_in.html", session=session, result=result, sections=sections)
 
 
@@ -297,19 +297,7 @@ def session_attendance(session: Session, viewer) -> dict | None:
 
 @page_sections.register("home", "attendance/_home.html")
 def home_checkin(viewer) -> dict | None:
-    sessions = services.open_sessions()
-    if not sessions:
-        return None
-    done = set(
-        db.session.scalars(
-            sa.select(Attendance.session_id).where(
-                Attendance.user_id == viewer.id,
-                Attendance.session_id.in_([s.id for s in sessions]),
-                Attendance.status.in_([AttendanceStatus.PRESENT, AttendanceStatus.LATE]),
-            )
-        )
-    )
-    waiting = [s for s in sessions if s.id not in done]
+    waiting = services.open_sessions(waiting_for=viewer)
     return {"sessions": waiting} if waiting else None
 
 

@@ -9,6 +9,7 @@ from flask import Response, abort, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import contains_eager, joinedload
 
+from didactics.attendance.models import Attendance
 from didactics.attendance.views import report_kind, report_range
 from didactics.auth.models import Role, User
 from didactics.auth.util import coordinator_required
@@ -113,9 +114,9 @@ def submit(session_id: int):
 
 
 @page_sections.register("checked_in", "feedback/_checked_in.html")
-def after_checkin(session: Session, viewer) -> dict | None:
-    """The rating, right under the check-in confirmation."""
-    if services.refusal(session, viewer) is not None:
+def after_checkin(session: Session, viewer, record: Attendance) -> dict | None:
+    """The rating, right under the check-in confirmation (``record``: the one just made)."""
+    if services.refusal(session, viewer, record=record) is not None:
         return None
     return form_context(session, services.mine(session, viewer))
 

@@ -12,6 +12,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from flask import Flask, Response, g, request
 
 log = logging.getLogger("didactics.requests")
@@ -51,10 +52,11 @@ def redacted_path() -> str:
 def _user_id() -> int | None:
     # Only a person this request already loaded: logging must not cost a query (or fail when
     # the database is down).
+    # Read from the identity, not the attributes: after a commit they are expired, and loading
+    # them again would open another transaction just to write a log line.
     user = g.get("_login_user")
-    if user is not None and getattr(user, "is_authenticated", False):
-        return user.id
-    return None
+    state = sa.inspect(user, raiseerr=False) if user is not None else None
+    return state.identity[0] if state is not None and state.identity else None
 
 
 class _Stderr(logging.StreamHandler):
