@@ -384,8 +384,13 @@ def endpoints(base: str, url: str) -> tuple[list[dict], dict]:
         []
         if code is None
         else [
+            # As the phone sends it: an htmx tap from the QR page, answered with the card.
             as_(
-                b, f"/checkin/{live}/{code}", "POST", urllib.parse.urlencode({"csrf_token": b.csrf})
+                b,
+                f"/checkin/{live}/{code}",
+                "POST",
+                urllib.parse.urlencode({"csrf_token": b.csrf}),
+                {"HX-Request": "true"},
             )
             for b in people
         ]

@@ -136,6 +136,24 @@ def test_second_tap_changes_nothing(app, client, users, lecture, clock):
     assert len(changes(app, lecture.id)) == 1
 
 
+def test_the_tap_from_the_page_swaps_only_the_card(app, client, users, lecture, clock):
+    """The phone's tap is an htmx request: the answer is the card, not the whole page."""
+    client.login(users["fellow"])
+    clock(0)
+    page = client.get(f"/checkin/{lecture.id}/{code(lecture.id, 0)}").get_data(as_text=True)
+    assert 'hx-target="closest .checkin-card"' in page
+    tap = client.post(f"/checkin/{lecture.id}/{code(lecture.id, 0)}",
+                      headers={"HX-Request": "true"})  # fmt: skip
+    body = tap.get_data(as_text=True)
+    assert tap.status_code == 200 and "HX-Request" in tap.headers["Vary"]
+    assert body.lstrip().startswith('<section class="card checkin-card done"')
+    assert "You are checked in" in body and "<nav" not in body
+    bad = "000000" if code(lecture.id, 0) != "000000" else "111111"
+    wrong = client.post(f"/checkin/{lecture.id}/{bad}", headers={"HX-Request": "true"})
+    assert wrong.get_data(as_text=True).lstrip().startswith('<section class="card checkin-card"')
+    assert [r.user_id for r in records(app, lecture.id)] == [users["fellow"].id]
+
+
 def test_opening_the_qr_link_changes_nothing(app, client, users, lecture, clock):
     client.login(users["fellow"])
     clock(0)

@@ -46,7 +46,10 @@ def _my_record(session: Session) -> Attendance | None:
 def _checked_in(session: Session, result) -> Response:
     # Other capabilities add what follows a check-in (the rating) as "checked_in" sections.
     sections = page_sections.collect("checked_in", session, current_user, result.record)
-    return render("attendance/checked_in.html", session=session, result=result, sections=sections)
+    return render(
+        "attendance/checked_in.html", block="card", session=session, result=result,
+        sections=sections,
+    )  # fmt: skip
 
 
 @bp.get("/checkin")
@@ -121,7 +124,7 @@ def checkin_link_post(session_id: int, code: str):
     except CheckinError as error:
         db.session.rollback()
         return render(
-            "attendance/checkin_link.html", session=session, code=code[:12],
+            "attendance/checkin_link.html", block="card", session=session, code=code[:12],
             record=_my_record(session), problem=error.message, status=error.status,
         )  # fmt: skip
     return _confirm(session, result)

@@ -39,9 +39,12 @@ def test_check_in_on_a_phone_and_watch_the_count_rise(new_page, users, make_sess
     assert projector.evaluate("window.__stayed === true")
     assert projector.get_by_text(users["fellow"].name).is_visible()
 
-    phone.go_back()
+    # The tap swapped the card in place: the address is still the QR link, and opening it again
+    # says so instead of offering a second check-in.
+    assert f"/checkin/{session.id}/" in phone.url
     phone.reload()
     assert phone.get_by_text("You are already checked in").is_visible()
+    assert phone.get_by_role("button", name="Check in").count() == 0
     assert phone.console_errors == [] and projector.console_errors == []
 
 

@@ -1,0 +1,42 @@
+"""``python -m bench.report``: the last run (``bench/results/latest.json``) as Markdown tables,
+for docs/PERFORMANCE.md."""
+
+import json
+import sys
+
+from bench.run import RESULTS
+
+
+def main() -> int:
+    data = json.loads((RESULTS / "latest.json").read_text())
+    machine = data["machine"]
+    print(f"Run of {data['when']} on {machine['cpus']} cores, Python {machine['python']}, "
+          f"{machine['platform']}; {data['settings']['workers']} gunicorn workers × 2 threads, "
+          f"wrk with {data['settings']['connections']} connections for "
+          f"{data['settings']['seconds']} s per endpoint.\n")  # fmt: skip
+    for backend, sizes in data["results"].items():
+        for size, result in sizes.items():
+            facts = result["facts"]
+            print(f"### {backend} · {size}: {facts['people']:,} people, {facts['sessions']:,} "
+                  f"sessions, {facts['attendance']:,} attendance rows\n")  # fmt: skip
+            print("| endpoint | req/s | p50 ms | p95 ms | queries | vs /healthz | KB |")
+            print("|---|---:|---:|---:|---:|---:|---:|")
+            for name, r in result["endpoints"].items():
+                print(f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
+                      f"{r.get('queries', '')} | {r['vs_healthz']:.0%} | "
+                      f"{r.get('bytes', 0) / 1024:.1f} |")  # fmt: skip
+            feed = result["feed"]
+            print(f"\nYear feed: {feed['events']} events in {feed['feed_ms']:.1f} ms against "
+                  f"{feed['bare_icalendar_ms']:.1f} ms for icalendar alone: "
+                  f"**{feed['ratio']:.2f}×**.\n")  # fmt: skip
+    print("### Budgets\n")
+    print("| budget | result | |")
+    print("|---|---|---|")
+    for b in data["budgets"]:
+        verdict = {True: "pass", False: "**fail**", None: "reported"}[b["ok"]]
+        print(f"| {b['budget']} | {b['value']} | {verdict} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
