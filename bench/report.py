@@ -22,7 +22,7 @@ def main() -> int:
             print("| endpoint | req/s | p50 ms | p95 ms | queries | vs /healthz | KB |")
             print("|---|---:|---:|---:|---:|---:|---:|")
             for name, r in result["endpoints"].items():
-                print(f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
+                print(f"| `{name}` | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
                       f"{r.get('queries', '')} | {r['vs_healthz']:.0%} | "
                       f"{r.get('bytes', 0) / 1024:.1f} |")  # fmt: skip
             feed = result["feed"]

@@ -225,7 +225,8 @@ def wrk(base: str, requests: list[dict], seconds: int, connections: int) -> dict
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
     done = subprocess.run(
-        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "-s", f.name, base],
+        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "30s",
+         "-s", f.name, base],
         capture_output=True, text=True,
     )  # fmt: skip
     os.unlink(f.name)
