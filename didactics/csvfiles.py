@@ -48,3 +48,17 @@ class Preview(Generic[Row]):
     @property
     def error_count(self) -> int:
         return sum(1 for r in self.rows if r.errors)
+
+
+def uploaded_text(form) -> str | None:
+    """The CSV an import form carries: the chosen file, else the pasted text (the preview's
+    confirmation posts the text back). None when the file is not UTF-8 text; the form then says
+    so on its file field."""
+    upload = form.file.data
+    if not (upload and getattr(upload, "filename", "")):
+        return form.text.data or ""
+    try:
+        return upload.read().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        form.file.errors.append("Save the file as CSV (UTF-8) and try again.")
+        return None

@@ -13,6 +13,7 @@ from didactics.auth.util import coordinator_required
 from didactics.away import bp, importing, services
 from didactics.away.forms import AwayEntryForm, AwayForm, CalendarForm
 from didactics.away.models import AwayCalendar, AwayKind, AwayPeriod, AwaySource, AwayStatus
+from didactics.csvfiles import uploaded_text
 from didactics.extensions import db
 from didactics.models import utcnow
 from didactics.program.models import get_program
@@ -226,15 +227,9 @@ def import_csv():
     form = ImportForm()
     preview, text, status = None, "", 200
     if form.validate_on_submit():
-        upload = form.file.data
-        if upload and getattr(upload, "filename", ""):
-            try:
-                text = upload.read().decode("utf-8-sig")
-            except UnicodeDecodeError:
-                form.file.errors.append("Save the file as CSV (UTF-8) and try again.")
-                return render("away/import.html", form=form, preview=None, text="", status=400)
-        else:
-            text = form.text.data or ""
+        text = uploaded_text(form)
+        if text is None:
+            return render("away/import.html", form=form, preview=None, text="", status=400)
         preview = importing.parse_away_csv(text)
         if request.form.get("confirm") == "1" and preview.ok:
             if not first_submission():

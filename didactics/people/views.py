@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from didactics.auth.models import Role, Track, User
 from didactics.auth.util import coordinator_required, set_password_url
+from didactics.csvfiles import uploaded_text
 from didactics.extensions import db
 from didactics.people import bp
 from didactics.people.forms import ImportForm, NewPersonForm, PersonForm
@@ -145,16 +146,9 @@ def import_csv():
     text = ""
     status = 200
     if form.validate_on_submit():
-        upload = form.file.data
-        if upload and getattr(upload, "filename", ""):
-            raw = upload.read()
-            try:
-                text = raw.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                form.file.errors.append("Save the file as CSV (UTF-8) and try again.")
-                return render("people/import.html", form=form, preview=None, text="", status=400)
-        else:
-            text = form.text.data or ""
+        text = uploaded_text(form)
+        if text is None:
+            return render("people/import.html", form=form, preview=None, text="", status=400)
         preview = parse_people_csv(text)
         if request.form.get("confirm") == "1" and preview.ok:
             users = create_people(preview)

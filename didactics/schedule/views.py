@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
 from didactics.auth.util import coordinator_required
+from didactics.csvfiles import uploaded_text
 from didactics.extensions import db
 from didactics.models import utcnow
 from didactics.program.models import get_program
@@ -533,18 +534,12 @@ def import_csv():
     form = ImportForm()
     preview, text, status = None, "", 200
     if form.validate_on_submit():
-        upload = form.file.data
-        if upload and getattr(upload, "filename", ""):
-            try:
-                text = upload.read().decode("utf-8-sig")
-            except UnicodeDecodeError:
-                form.file.errors.append("Save the file as CSV (UTF-8) and try again.")
-                return render(
-                    "schedule/import.html", form=form, preview=None, text="", status=400,
-                    kinds=_kinds(),
-                )  # fmt: skip
-        else:
-            text = form.text.data or ""
+        text = uploaded_text(form)
+        if text is None:
+            return render(
+                "schedule/import.html", form=form, preview=None, text="", status=400,
+                kinds=_kinds(),
+            )  # fmt: skip
         preview = parse_schedule_csv(text)
         if request.form.get("confirm") == "1" and preview.ok:
             if not first_submission():
