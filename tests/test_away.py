@@ -609,3 +609,16 @@ def test_every_away_rule_is_in_the_matrix(app):
         if rule.endpoint.startswith("away."):
             for method in rule.methods - {"HEAD", "OPTIONS"}:
                 assert (method, rule.rule.split("<")[0]) in covered, rule.rule
+
+
+def test_an_away_csv_that_is_not_utf8_text_gets_a_message(app, client, users):
+    client.login(users["coordinator"])
+    response = client.post(
+        "/away/import",
+        data={"file": (io.BytesIO(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), "leave.csv"),
+              "confirm": "1"},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert response.status_code == 400 and "UTF-8" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(AwayPeriod.id))) == 0

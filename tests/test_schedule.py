@@ -1,5 +1,6 @@
 """The schedule: series, edits, closures, cancellations, the week and month pages."""
 
+import io
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -357,4 +358,16 @@ def test_import_with_one_bad_row_creates_nothing(app, client, users, make_kind):
     assert response.status_code == 400
     assert "is not a date" in html and "The end is not after the start." in html
     assert "Kind &#39;yoga&#39; does not exist" in html and "Nobody with the email" in html
+    assert _sessions(app) == []
+
+
+def test_an_import_file_that_is_not_utf8_text_gets_a_message(app, client, users, make_kind):
+    make_kind("lecture")
+    client.login(users["coordinator"])
+    latin1 = "date,start,end,kind,title\n2026-09-10,07:00,08:00,lecture,Café\n".encode("latin-1")
+    response = client.post(
+        "/schedule/import", data={"file": (io.BytesIO(latin1), "term.csv"), "confirm": "1"},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert response.status_code == 400 and "UTF-8" in response.get_data(as_text=True)
     assert _sessions(app) == []
