@@ -329,6 +329,13 @@ def report_range(program) -> tuple[date, date, list[str]]:
     return values["from"], values["to"], problems
 
 
+def report_filters(program) -> tuple[date, date, Kind | None, list[str]]:
+    """The date range and kind a report asks for (``?start=&end=&kind=``), with what is wrong
+    with them; the attendance and feedback reports and their CSVs read them alike."""
+    start, end, problems = report_range(program)
+    return start, end, report_kind(problems), problems
+
+
 def report_kind(problems: list[str]) -> Kind | None:
     code = request.args.get("kind", "")
     if not code:
@@ -343,8 +350,7 @@ def report_kind(problems: list[str]) -> Kind | None:
 @staff_required
 def report():
     program = get_program()
-    start, end, problems = report_range(program)
-    kind = report_kind(problems)
+    start, end, kind, problems = report_filters(program)
     kinds = list(db.session.scalars(sa.select(Kind).order_by(Kind.sort_order, Kind.label)))
     data = None
     charts = {}
@@ -369,8 +375,7 @@ def report():
 @staff_required
 def report_csv():
     program = get_program()
-    start, end, problems = report_range(program)
-    kind = report_kind(problems)
+    start, end, kind, problems = report_filters(program)
     if problems:
         return Response("\n".join(problems) + "\n", 400, mimetype="text/plain")
     data = counting.build_report(program, start, end, kind)

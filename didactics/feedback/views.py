@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import contains_eager, joinedload
 
 from didactics.attendance.models import Attendance
-from didactics.attendance.views import report_kind, report_range
+from didactics.attendance.views import report_filters
 from didactics.auth.models import Role, User
 from didactics.auth.util import coordinator_required
 from didactics.csvfiles import csv_download
@@ -289,8 +289,7 @@ def build_report(program: Program, start: date, end: date, kind: Kind | None) ->
 @coordinator_required
 def report():
     program = get_program()
-    start, end, problems = report_range(program)
-    kind = report_kind(problems)
+    start, end, kind, problems = report_filters(program)
     kinds = list(db.session.scalars(sa.select(Kind).order_by(Kind.sort_order, Kind.label)))
     data = None if problems else build_report(program, start, end, kind)
     return render(
@@ -309,8 +308,7 @@ def report():
 @coordinator_required
 def report_csv():
     program = get_program()
-    start, end, problems = report_range(program)
-    kind = report_kind(problems)
+    start, end, kind, problems = report_filters(program)
     if problems:
         return Response("\n".join(problems) + "\n", 400, mimetype="text/plain")
     data = build_report(program, start, end, kind)
