@@ -8,7 +8,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from didactics import config
+from didactics import config, transactions  # noqa: F401 (SQLite's BEGIN, per request)
 from didactics.extensions import csrf, db, limiter, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +43,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         path = Path(app.instance_path) / "didactics.sqlite"
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A file, not a server: no connection goes stale, so there is nothing to ping.
+        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        options.pop("pool_pre_ping", None)
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     check_secret_key(app)
     configure_htmx(app)
     if app.config["HTTPS"]:
@@ -134,23 +139,5 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
-        # Let SQLAlchemy say BEGIN itself (below) instead of the driver's implicit one.
+        # SQLAlchemy says BEGIN itself (didactics.transactions), not the driver implicitly.
         dbapi_connection.isolation_level = None
-
-
-@event.listens_for(Engine, "begin")
-def _sqlite_begin(connection):
-    """Writers take SQLite's write lock at BEGIN, so they queue on the busy timeout.
-
-    A deferred transaction that reads and then writes fails at once with "database is locked"
-    when another worker wrote in between; BEGIN IMMEDIATE waits its turn instead. Page views
-    (GET, HEAD) only read, so they keep plain BEGIN and never wait for writers (WAL).
-    """
-    if connection.dialect.name != "sqlite":
-        return
-    from flask import has_request_context, request
-
-    if has_request_context() and request.method in ("GET", "HEAD", "OPTIONS"):
-        connection.exec_driver_sql("BEGIN")
-    else:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")

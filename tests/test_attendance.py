@@ -508,3 +508,39 @@ def test_cancelled_sessions_do_not_count(app, client, users, make_session):
         client.login(users["coordinator"])
         page = client.get("/reports/attendance?from=2026-11-01&to=2026-11-30").get_data(True)
     assert "0 sessions that count" in page
+
+
+def test_marked_absent_beforehand_and_came_after_all(app, client, users, lecture, clock):
+    """A coordinator's early "absent" gives way to the person's own check-in, with history."""
+    fellow = users["fellow"]
+    client.login(users["coordinator"])
+    clock(0)
+    client.post(f"/sessions/{lecture.id}/attendance", data={"user_id": fellow.id,
+                                                             "status": "absent"})  # fmt: skip
+    client.logout()
+    client.login(fellow)
+    clock(2)
+    page = client.post(f"/checkin/{lecture.id}/{code(lecture.id, 2)}").get_data(as_text=True)
+    assert "You are checked in" in page
+    (row,) = records(app, lecture.id)
+    assert row.status == AttendanceStatus.PRESENT and row.changed_by_id is None
+    history = [(c.old_status, c.new_status) for c in changes(app, lecture.id)]
+    assert history == [(None, AttendanceStatus.ABSENT),
+                       (AttendanceStatus.ABSENT, AttendanceStatus.PRESENT)]  # fmt: skip
+
+
+def test_a_check_in_is_in_the_audit_trail(app, client, users, lecture, clock):
+    from didactics.audit.models import AuditEvent
+
+    client.login(users["fellow"])
+    clock(12)  # after the grace period: late
+    client.post(f"/checkin/{lecture.id}/{code(lecture.id, 12)}")
+    (row,) = records(app, lecture.id)
+    with app.app_context():
+        (event,) = db.session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.entity == "attendance")
+        ).all()
+    assert (event.action, event.entity_id, event.actor_id) == ("create", row.id, users["fellow"].id)
+    assert event.changes["status"] == [None, "late"]
+    assert event.changes["user_id"] == [None, users["fellow"].id]
+    assert event.changes["source"] == [None, "checkin"]

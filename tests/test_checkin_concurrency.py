@@ -51,3 +51,42 @@ def test_everyone_checking_in_at_once_is_counted_once(app, gunicorn_server, make
         )
     assert sorted(rows) == sorted(p.id for p in people)
     assert logged == len(people)
+
+
+def test_taps_are_answered_while_another_request_is_writing(app, client, database_url,
+                                                           make_user, make_session):  # fmt: skip
+    """Phones tap again and again. A second tap only reads, so it is answered even while
+    someone else holds the write lock (SQLite has one for the whole database); a first tap
+    waits for it and is then saved."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
+    session = make_session("lecture", start=start, minutes=60, slots=False)
+    fellow, other = make_user("fellow"), make_user("fellow")
+    client.login(fellow)
+    url = f"/checkin/{session.id}/{codes.current_code(SECRET, session.id, datetime.now(UTC))}"
+    assert client.post(url, headers={"HX-Request": "true"}).status_code == 200
+
+    writer = sa.create_engine(database_url)
+    second_client = app.test_client()
+    second_client.login(other)
+    second: list = []
+    try:
+        with writer.connect() as conn:
+            conn.begin()  # outside a request: SQLite's BEGIN IMMEDIATE, the write lock
+            conn.execute(sa.text("UPDATE program SET name = name WHERE id = 1"))
+            again = client.post(url, headers={"HX-Request": "true"})
+            assert again.status_code == 200
+            assert "You are already checked in" in again.get_data(as_text=True)
+            first = threading.Thread(target=lambda: second.append(second_client.post(url)))
+            first.start()
+            first.join(timeout=0.5)
+            conn.rollback()
+        first.join(timeout=30)
+    finally:
+        writer.dispose()
+    assert second[0].status_code == 200
+    assert "You are checked in" in second[0].get_data(as_text=True)
+    with app.app_context():
+        rows = db.session.scalars(
+            sa.select(Attendance.user_id).where(Attendance.session_id == session.id)
+        ).all()
+    assert sorted(rows) == sorted([fellow.id, other.id])

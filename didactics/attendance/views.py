@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
+from didactics import transactions
 from didactics.attendance import bp, counting, services
 from didactics.attendance.charts import bar_chart, trend_chart
 from didactics.attendance.models import Attendance, AttendanceStatus
@@ -20,6 +21,7 @@ from didactics.extensions import db
 from didactics.models import utcnow
 from didactics.program.models import get_program
 from didactics.schedule.models import Kind, Session
+from didactics.transactions import reads_first
 from didactics.web import is_htmx, page_sections, render
 
 MAX_REPORT_YEARS = 5
@@ -71,6 +73,7 @@ def checkin():
 
 
 @bp.post("/checkin")
+@reads_first
 @login_required
 def checkin_typed():
     try:
@@ -86,12 +89,9 @@ def checkin_typed():
 
 
 def _confirm(session: Session, result) -> Response:
-    """Render the confirmation, then commit: the page is answered only once the record is
-    saved, and rendering before the commit reads from the objects already loaded instead of
-    opening a second transaction (a second write lock on SQLite) to reload them."""
-    response = _checked_in(session, result)
-    db.session.commit()
-    return response
+    """The confirmation, answered only once the record is saved, rendered from the objects
+    already loaded (nothing is read again)."""
+    return transactions.commit_then_render(lambda: _checked_in(session, result))
 
 
 @bp.get("/checkin/<int:session_id>/<code>")
@@ -115,12 +115,16 @@ def checkin_link(session_id: int, code: str):
 
 
 @bp.post("/checkin/<int:session_id>/<code>")
+@reads_first
 @login_required
 def checkin_link_post(session_id: int, code: str):
-    session = _session(session_id)
+    found = services.session_with_record(session_id, current_user)
+    if found is None:
+        abort(404, "This session no longer exists. It may have been deleted.")
+    session, record = found
     typed = request.form.get("code") or code
     try:
-        result = services.check_in(session, current_user, typed)
+        result = services.check_in(session, current_user, typed, record)
     except CheckinError as error:
         db.session.rollback()
         return render(

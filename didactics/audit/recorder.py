@@ -120,12 +120,15 @@ def _write(session: OrmSession, flush_context) -> None:
             # this hook, so ``inspect(obj).identity`` is still None here.
             row["entity_id"] = getattr(obj, "id", None)
         rows.append(row)
-    session.connection().execute(sa.insert(AuditEvent.__table__), rows)
+    session.connection().execute(INSERT_EVENT, rows)
 
 
 @event.listens_for(OrmSession, "after_rollback")
 def _forget(session: OrmSession) -> None:
     session.info.pop("audit_pending", None)
+
+
+INSERT_EVENT = sa.insert(AuditEvent.__table__)
 
 
 def record(action: str, entity: str, entity_id: int | None, summary: str = "",
@@ -134,8 +137,9 @@ def record(action: str, entity: str, entity_id: int | None, summary: str = "",
     from didactics.extensions import db
 
     db.session.execute(
-        sa.insert(AuditEvent.__table__).values(
-            at=utcnow(), actor_id=_actor_id(), action=action, entity=entity,
-            entity_id=entity_id, summary=summary[:300], changes=changes or {},
-        )
+        INSERT_EVENT,
+        {
+            "at": utcnow(), "actor_id": _actor_id(), "action": action, "entity": entity,
+            "entity_id": entity_id, "summary": summary[:300], "changes": changes or {},
+        },
     )  # fmt: skip
