@@ -2,20 +2,33 @@
 
 from flask import current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from didactics.auth import bp
 from didactics.auth.forms import ChangePasswordForm, LoginForm, SetPasswordForm
 from didactics.auth.models import User
 from didactics.auth.util import LinkError, user_for_token
 from didactics.extensions import db, limiter, login_manager
+from didactics.program.models import Program, remember_program
 from didactics.web import is_htmx, render, safe_next
+
+# The first query of every signed-in request, built once: the person, and the program row that
+# nearly every page needs too.
+SIGNED_IN = (
+    select(User, Program).outerjoin(Program, Program.id == 1).where(User.id == bindparam("id"))
+)
 
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.is_active else None
+    if not user_id.isdigit():
+        return None
+    row = db.session.execute(SIGNED_IN, {"id": int(user_id)}).one_or_none()
+    if row is None or not row.User.is_active:
+        return None
+    if row.Program is not None:
+        remember_program(row.Program)
+    return row.User
 
 
 @login_manager.unauthorized_handler

@@ -72,5 +72,12 @@ def get_program() -> Program:
         db.session.add(program)
         db.session.flush()
     if has_app_context():
-        g.program = program
+        remember_program(program)
     return program
+
+
+def remember_program(program: Program) -> None:
+    """Keep the program row for the rest of the request (the sign-in query brings it along)."""
+    from flask import g
+
+    g.program = program
