@@ -56,6 +56,30 @@ def presents_at(session: Session, user: User) -> bool:
     )
 
 
+# Built once: the check-in card asks it on every tap.
+STANDING = (
+    sa.select(
+        sa.exists().where(Slot.session_id == Session.id, Slot.user_id == sa.bindparam("user")),
+        SessionFeedback,
+    )
+    .select_from(Session)
+    .outerjoin(
+        SessionFeedback,
+        sa.and_(
+            SessionFeedback.session_id == Session.id,
+            SessionFeedback.user_id == sa.bindparam("user"),
+        ),
+    )
+    .where(Session.id == sa.bindparam("session"))
+)
+
+
+def standing(session: Session, user: User) -> tuple[bool, SessionFeedback | None]:
+    """Whether ``user`` presents at ``session``, and their rating of it: one query."""
+    row = db.session.execute(STANDING, {"session": session.id, "user": user.id}).one()
+    return bool(row[0]), row[1]
+
+
 def mine(session: Session, user: User) -> SessionFeedback | None:
     return db.session.scalar(
         sa.select(SessionFeedback).where(
@@ -74,12 +98,14 @@ def refusal(
     user: User,
     now: datetime | None = None,
     record: Attendance | bool | None = False,
+    presents: bool | None = None,
 ) -> FeedbackError | None:
-    """Why ``user`` may not rate ``session`` now, or None when they may."""
+    """Why ``user`` may not rate ``session`` now, or None when they may (``record`` and
+    ``presents``: already known, so not asked again)."""
     now = now or utcnow()
     if session.status == SessionStatus.CANCELLED:
         return FeedbackError("This session was cancelled: there is nothing to rate.", 409)
-    if presents_at(session, user):
+    if presents_at(session, user) if presents is None else presents:
         return FeedbackError("You present at this session, so you cannot rate it.", 403)
     if record is False:
         record = attendance_of(session, user)

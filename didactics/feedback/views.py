@@ -116,9 +116,10 @@ def submit(session_id: int):
 @page_sections.register("checked_in", "feedback/_checked_in.html")
 def after_checkin(session: Session, viewer, record: Attendance) -> dict | None:
     """The rating, right under the check-in confirmation (``record``: the one just made)."""
-    if services.refusal(session, viewer, record=record) is not None:
+    presents, mine = services.standing(session, viewer)
+    if services.refusal(session, viewer, record=record, presents=presents) is not None:
         return None
-    return form_context(session, services.mine(session, viewer))
+    return form_context(session, mine)
 
 
 @page_sections.register("session", "feedback/_session_section.html")
