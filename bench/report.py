@@ -24,14 +24,15 @@ def main() -> int:
             for name, r in result["endpoints"].items():
                 print(f"| `{name}` | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
                       f"{r.get('queries', '')} | {r['vs_healthz']:.0%}"
-                      f"{' *' if 'healthz_rps_next' in r else ''} | "
+                      f"{' *' if 'floor_rps' in r else ''} | "
                       f"{r.get('bytes', 0) / 1024:.1f} |")  # fmt: skip
             first = result["endpoints"].get("check-in POST")
             if first:
                 print(f"\n`check-in POST`: {first['first_taps']:,} of {first['requests']:,} "
                       "requests were someone's first check-in to a session; `check-in again` "
                       "taps a session already checked in to. \\* against `/healthz` measured "
-                      "again right before the endpoint.")  # fmt: skip
+                      "in turns with the endpoint (4 rounds each); latency: the middle "
+                      "round's.")  # fmt: skip
             feed = result["feed"]
             print(f"\nYear feed: {feed['events']} events in {feed['feed_ms']:.1f} ms against "
                   f"{feed['bare_icalendar_ms']:.1f} ms for icalendar alone: "

@@ -18,7 +18,6 @@ commit.
 """
 
 from collections.abc import Callable
-from functools import wraps
 
 from flask import current_app, g, has_request_context, request
 from sqlalchemy import event
@@ -30,14 +29,9 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def reads_first(view: Callable) -> Callable:
-    """Mark a POST view as mostly reading: see the module's description."""
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        return view(*args, **kwargs)
-
-    wrapper.reads_first = True
-    return wrapper
+    """Mark a POST view as mostly reading (see above); put it right under the route."""
+    view.reads_first = True
+    return view
 
 
 def _is_sqlite() -> bool:
