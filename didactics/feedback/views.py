@@ -130,10 +130,10 @@ def session_feedback(session: Session, viewer) -> dict | None:
     now = utcnow()
     if session.start_dt - timedelta(hours=3) > now:
         return None  # nobody can have attended yet
-    presenter = services.presents_at(session, viewer)
+    presenter, mine = services.standing(session, viewer)
     context: dict = {"session": session, "form": None, "stat": None, "comments": None}
-    if not presenter and services.refusal(session, viewer, now) is None:
-        context["form"] = form_context(session, services.mine(session, viewer))
+    if not presenter and services.refusal(session, viewer, now, presents=False) is None:
+        context["form"] = form_context(session, mine)
     if presenter or viewer.is_staff:
         context["stat"] = services.stats_by_session([session.id]).get(session.id, Stat())
         if presenter or viewer.is_coordinator:
