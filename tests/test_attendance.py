@@ -544,3 +544,13 @@ def test_a_check_in_is_in_the_audit_trail(app, client, users, lecture, clock):
     assert event.changes["status"] == [None, "late"]
     assert event.changes["user_id"] == [None, users["fellow"].id]
     assert event.changes["source"] == [None, "checkin"]
+
+
+def test_a_tap_on_a_deleted_session_says_so(client, users, clock):
+    """A QR code photographed before the session was deleted: a clear 404, for both forms."""
+    client.login(users["fellow"])
+    clock(1)
+    for headers in ({}, {"HX-Request": "true"}):
+        response = client.post("/checkin/999999/123456", headers=headers)
+        assert response.status_code == 404
+        assert "no longer exists" in response.get_data(as_text=True)

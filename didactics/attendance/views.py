@@ -27,10 +27,14 @@ from didactics.web import is_htmx, page_sections, render
 MAX_REPORT_YEARS = 5
 
 
+def _gone():
+    abort(404, "This session no longer exists. It may have been deleted.")
+
+
 def _session(session_id: int) -> Session:
     session = db.session.get(Session, session_id)
     if session is None:
-        abort(404, "This session no longer exists. It may have been deleted.")
+        _gone()
     return session
 
 
@@ -120,7 +124,7 @@ def checkin_link(session_id: int, code: str):
 def checkin_link_post(session_id: int, code: str):
     found = services.session_with_record(session_id, current_user)
     if found is None:
-        abort(404, "This session no longer exists. It may have been deleted.")
+        _gone()
     session, record = found
     typed = request.form.get("code") or code
     try:
