@@ -3,6 +3,7 @@ sees who said what."""
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -292,16 +293,32 @@ def test_ratings_are_in_the_trail_that_only_the_coordinator_reads(app, client, u
 # -- after check-in and on the session page -------------------------------------------------------
 
 
+HTMX = {"HX-Request": "true"}
+
+
+def rating_offer(client, lecture) -> str:
+    """What the check-in card loads under the confirmation (an htmx request)."""
+    response = client.get(f"/sessions/{lecture.id}/feedback/form", headers=HTMX)
+    assert response.status_code == 200 and "HX-Request" in response.headers["Vary"]
+    return response.get_data(as_text=True)
+
+
 def test_the_check_in_confirmation_offers_the_rating(app, client, users, lecture, clock):
     clock(START + timedelta(minutes=2))
     code = codes.current_code(SECRET, lecture.id, START + timedelta(minutes=2))
     client.login(users["fellow"])
     body = client.post(f"/checkin/{lecture.id}/{code}").get_data(as_text=True)
-    assert "You are checked in" in body and "How was this session?" in body
-    assert f'hx-post="/sessions/{lecture.id}/feedback"' in body and "Rate 5 out of 5" in body
+    # The card holds the rating's place: loaded right after, or a link without scripts.
+    assert "You are checked in" in body and "How was this session?" not in body
+    assert f'hx-get="/sessions/{lecture.id}/feedback/form" hx-trigger="load"' in body
+    assert f'href="/sessions/{lecture.id}/feedback">Rate this session' in body
+    offer = rating_offer(client, lecture)
+    assert "How was this session?" in offer and "<html" not in offer
+    assert f'hx-post="/sessions/{lecture.id}/feedback"' in offer and "Rate 5 out of 5" in offer
     assert rate(client, lecture, "5").status_code == 303
     again = client.post(f"/checkin/{lecture.id}/{code}").get_data(as_text=True)
-    assert "You are already checked in" in again and "Thanks — you rated 5/5" in again
+    assert "You are already checked in" in again and "/feedback/form" in again
+    assert "Thanks — you rated 5/5" in rating_offer(client, lecture)
 
 
 def test_a_presenter_checking_in_is_not_offered_the_rating(app, client, users, lecture, clock):
@@ -310,7 +327,19 @@ def test_a_presenter_checking_in_is_not_offered_the_rating(app, client, users, l
     code = codes.current_code(SECRET, lecture.id, START + timedelta(minutes=2))
     client.login(users["fellow"])
     body = client.post(f"/checkin/{lecture.id}/{code}").get_data(as_text=True)
-    assert "You are checked in" in body and "How was this session?" not in body
+    assert "You are checked in" in body
+    assert rating_offer(client, lecture) == ""  # the placeholder is swapped for nothing
+
+
+def test_the_rating_offer_without_htmx_and_for_others(app, client, users, lecture, clock):
+    url = f"/sessions/{lecture.id}/feedback/form"
+    signed_out = client.get(url, headers=HTMX)
+    assert signed_out.status_code == 401 and "/login" in signed_out.headers["HX-Redirect"]
+    client.login(users["fellow"])
+    assert rating_offer(client, lecture) == ""  # did not attend: nothing to offer
+    plain = client.get(url)  # no scripts: the rating page, which says why
+    assert plain.status_code == 303 and plain.location.endswith(f"/sessions/{lecture.id}/feedback")
+    assert client.get("/sessions/999999/feedback/form", headers=HTMX).status_code == 404
 
 
 def test_the_session_page_shows_each_viewer_their_part(app, client, users, make_user, lecture):
@@ -511,6 +540,8 @@ def expect(visitor, guest, fellow, faculty, coordinator):
 MATRIX = [
     ("GET", "/sessions/{id}/feedback", expect(302, 403, 200, 403, 200)),
     ("POST", "/sessions/{id}/feedback", expect(302, 403, 303, 403, 303)),
+    # Without htmx, the form's own address sends everyone on to the rating page.
+    ("GET", "/sessions/{id}/feedback/form", expect(302, 303, 303, 303, 303)),
     ("GET", "/reports/feedback", expect(302, 403, 403, 403, 200)),
     ("GET", "/reports/feedback.csv", expect(302, 403, 403, 403, 200)),
 ]
@@ -531,9 +562,26 @@ def test_permission_matrix(app, client, users, login_as, lecture, role, method, 
     assert response.status_code == expected[role], response.get_data(as_text=True)[:300]
 
 
+@pytest.mark.parametrize("role", ROLES)
+def test_the_rating_offer_on_the_card_per_role(app, client, users, login_as, lecture, role):
+    """What the check-in card swaps in: the form for attendees, nothing for the others."""
+    attend(app, lecture, users["fellow"], checked_in=START)
+    attend(app, lecture, users["coordinator"])
+    attend(app, lecture, users["faculty"])
+    present(app, lecture, users["faculty"])
+    login_as(role)
+    response = client.get(f"/sessions/{lecture.id}/feedback/form", headers=HTMX)
+    if role == "visitor":
+        assert response.status_code == 401
+        return
+    offered = "How was this session?" in response.get_data(as_text=True)
+    assert response.status_code == 200 and offered == (role in ("fellow", "coordinator"))
+
+
 def test_every_feedback_rule_is_in_the_matrix(app):
-    covered = {(m, p.split("{")[0]) for m, p, _ in MATRIX}
+    covered = {(m, p) for m, p, _ in MATRIX}
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("feedback."):
+            path = re.sub(r"<[^>]+>", "{id}", rule.rule)
             for method in rule.methods - {"HEAD", "OPTIONS"}:
-                assert (method, rule.rule.split("<")[0]) in covered, rule.rule
+                assert (method, path) in covered, rule.rule

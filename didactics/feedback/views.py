@@ -113,13 +113,32 @@ def submit(session_id: int):
     return redirect(url_for("feedback.page", session_id=session.id), 303)
 
 
+@bp.get("/sessions/<int:session_id>/feedback/form")
+@login_required
+def form(session_id: int):
+    """The rating form alone, as the check-in card loads it: empty for someone who may not
+    rate (a presenter), so the card shows nothing instead of a refusal. Without htmx, the
+    rating page."""
+    if not is_htmx():
+        response = redirect(url_for("feedback.page", session_id=session_id), 303)
+    else:
+        session = _session(session_id)
+        presents, mine = services.standing(session, current_user)
+        if services.refusal(session, current_user, presents=presents) is not None:
+            response = Response("", mimetype="text/html")  # the placeholder is swapped away
+        else:
+            return render("feedback/_form.html", f=form_context(session, mine))
+    response.vary.add("HX-Request")
+    return response
+
+
 @page_sections.register("checked_in", "feedback/_checked_in.html")
 def after_checkin(session: Session, viewer, record: Attendance) -> dict | None:
-    """The rating, right under the check-in confirmation (``record``: the one just made)."""
-    presents, mine = services.standing(session, viewer)
-    if services.refusal(session, viewer, record=record, presents=presents) is not None:
-        return None
-    return form_context(session, mine)
+    """The rating, right under the check-in confirmation. The card only holds its place: the
+    form follows in a request of its own (``form``), so the check-in itself, which a whole room
+    sends in the same minute, neither asks who presents nor renders the form. The rating is for
+    later, when the session is over."""
+    return {"session": session}
 
 
 @page_sections.register("session", "feedback/_session_section.html")
