@@ -1,0 +1,127 @@
+"""SQLite writers take turns on a file beside the database before they ask for its write lock,
+and give the turn back when their connection returns to the pool, whatever happened."""
+
+import fcntl
+import logging
+import os
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from didactics import create_app, transactions
+from didactics.extensions import db
+from didactics.program.models import Program
+from tests.conftest import app_config
+
+
+@pytest.fixture
+def sqlite_app(tmp_path):
+    """The app on a SQLite file of its own (turns are about SQLite's single writer)."""
+    app = create_app(app_config(f"sqlite:///{tmp_path / 'turns.sqlite'}"))
+    with app.app_context():
+        db.create_all()
+        db.session.add(Program(id=1))
+        db.session.commit()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def turn_file(sqlite_app, tmp_path) -> str:
+    return str(tmp_path / "turns.sqlite-writers")
+
+
+def turn_is_free(turn_file: str) -> bool:
+    fd = os.open(turn_file, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def rename(engine, name: str) -> None:
+    with engine.begin() as conn:  # outside a request: a write, so it takes its turn
+        conn.execute(sa.text("UPDATE program SET name = :name WHERE id = 1"), {"name": name})
+
+
+def program_name() -> str:
+    db.session.expire_all()
+    return db.session.get(Program, 1).name
+
+
+def test_a_writer_waits_for_the_turn_and_writes_once_it_is_given_back(turn_file):
+    engine = db.engine
+    holder = engine.connect()
+    holder.begin()
+    holder.execute(sa.text("UPDATE program SET name = 'First' WHERE id = 1"))
+    assert not turn_is_free(turn_file)
+    waiting = threading.Thread(target=rename, args=(engine, "Second"))
+    waiting.start()
+    waiting.join(timeout=0.5)
+    assert waiting.is_alive()  # waiting for its turn, not failing with "database is locked"
+    holder.commit()
+    holder.close()  # back in the pool: the turn passes on
+    waiting.join(timeout=10)
+    assert not waiting.is_alive()
+    assert program_name() == "Second"  # both wrote, in turn
+    db.session.rollback()
+    assert turn_is_free(turn_file)
+
+
+def test_a_write_that_fails_gives_the_turn_back(turn_file):
+    with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO program (id) VALUES (1)"))  # already there
+    assert turn_is_free(turn_file)
+    rename(db.engine, "After the failure")
+    assert program_name() == "After the failure"
+
+
+def test_page_views_never_wait_for_a_writer(sqlite_app, monkeypatch, caplog):
+    monkeypatch.setattr(transactions, "TURN_TIMEOUT", 0.2)
+    holder = db.engine.connect()
+    holder.begin()
+    holder.execute(sa.text("UPDATE program SET name = 'Being renamed' WHERE id = 1"))
+    try:
+        with caplog.at_level(logging.WARNING, logger="didactics.transactions"):
+            response = sqlite_app.test_client().get("/login")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert response.status_code == 200
+    assert "no turn to write" not in caplog.text  # a GET reads: it never asked for a turn
+
+
+def test_a_turn_not_given_back_in_time_lets_the_writer_ask_sqlite(turn_file, monkeypatch, caplog):
+    """Someone holds the turn without writing (a stuck process): after the timeout the writer
+    goes ahead, and SQLite's own lock still keeps writes one at a time."""
+    monkeypatch.setattr(transactions, "TURN_TIMEOUT", 0.2)
+    stuck = os.open(turn_file, os.O_RDWR)
+    fcntl.flock(stuck, fcntl.LOCK_EX)
+    try:
+        with caplog.at_level(logging.WARNING, logger="didactics.transactions"):
+            rename(db.engine, "Went ahead")
+    finally:
+        os.close(stuck)
+    assert program_name() == "Went ahead"
+    assert "no turn to write" in caplog.text
+
+
+def test_without_a_turn_file_writes_still_go_through(sqlite_app, monkeypatch, caplog):
+    db.engine.dispose()  # new connections, which open their turn file afresh
+    real_open = os.open
+
+    def refuse(path, *args, **kwargs):
+        if str(path).endswith("-writers"):
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse)
+    with caplog.at_level(logging.WARNING, logger="didactics.transactions"):
+        rename(db.engine, "No turns")
+    assert program_name() == "No turns"
+    assert "cannot take turns" in caplog.text
