@@ -4,14 +4,15 @@ for docs/PERFORMANCE.md."""
 import json
 import sys
 
-from bench.run import RESULTS
+from bench.run import RESULTS, ROUNDS
 
 
 def main() -> int:
     data = json.loads((RESULTS / "latest.json").read_text())
     machine = data["machine"]
     print(f"Run of {data['when']} on {machine['cpus']} cores, Python {machine['python']}, "
-          f"{machine['platform']}; {data['settings']['workers']} gunicorn workers × 2 threads, "
+          f"{machine['platform']}; {data['settings']['workers']} gunicorn workers × "
+          f"{data['settings'].get('threads', 2)} threads, "
           f"wrk with {data['settings']['connections']} connections for "
           f"{data['settings']['seconds']} s per endpoint.\n")  # fmt: skip
     for backend, sizes in data["results"].items():
@@ -31,12 +32,21 @@ def main() -> int:
                 print(f"\n`check-in POST`: {first['first_taps']:,} of {first['requests']:,} "
                       "requests were someone's first check-in to a session; `check-in again` "
                       "taps a session already checked in to. \\* against `/healthz` measured "
-                      "in turns with the endpoint (4 rounds each); latency: the middle "
-                      "round's.")  # fmt: skip
+                      f"in turns with the endpoint ({ROUNDS} rounds each), the median of "
+                      "the rounds' ratios; latency: the middle round's.")  # fmt: skip
             feed = result["feed"]
             print(f"\nYear feed: {feed['events']} events in {feed['feed_ms']:.1f} ms against "
                   f"{feed['bare_icalendar_ms']:.1f} ms for icalendar alone: "
                   f"**{feed['ratio']:.2f}×**.\n")  # fmt: skip
+    for backend, flat in data.get("flat_in_turns", {}).items():
+        print(f"### {backend} · flat as history grows: program and decade in turns\n")
+        print("| endpoint | program p95 ms | decade p95 ms | growth (median) | each round |")
+        print("|---|---:|---:|---:|---|")
+        for name, r in flat.items():
+            rounds = " ".join(f"{g:.2f}" for g in r["round_growth"])
+            print(f"| `{name}` | {r['program_p95_ms']:.1f} | {r['decade_p95_ms']:.1f} | "
+                  f"{r['growth']:.2f}× | {rounds} |")  # fmt: skip
+        print()
     print("### Budgets\n")
     print("| budget | result | |")
     print("|---|---|---|")
