@@ -31,6 +31,9 @@ def test_check_in_on_a_phone_and_watch_the_count_rise(new_page, users, make_sess
     phone.get_by_role("heading", name="Ketamine for CRPS").wait_for()
     phone.get_by_role("button", name="Check in").click()
     phone.get_by_role("heading", name="You are checked in").wait_for()
+    # The rating follows the confirmation, loaded in place.
+    expect(phone.get_by_role("button", name="Rate 5 out of 5")).to_be_visible()
+    expect(phone.get_by_role("link", name="Rate this session ›")).to_have_count(0)
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     screenshot(phone, "checked-in-phone")
 
