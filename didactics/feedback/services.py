@@ -56,7 +56,7 @@ def presents_at(session: Session, user: User) -> bool:
     )
 
 
-# Built once: the check-in card asks it on every tap, the session page on every view.
+# Built once: the rating form under a check-in card and the session page ask it on every view.
 STANDING = (
     sa.select(
         sa.exists().where(Slot.session_id == Session.id, Slot.user_id == sa.bindparam("user")),

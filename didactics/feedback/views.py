@@ -119,15 +119,14 @@ def form(session_id: int):
     """The rating form alone, as the check-in card loads it: empty for someone who may not
     rate (a presenter), so the card shows nothing instead of a refusal. Without htmx, the
     rating page."""
-    if not is_htmx():
-        response = redirect(url_for("feedback.page", session_id=session_id), 303)
-    else:
+    if is_htmx():
         session = _session(session_id)
         presents, mine = services.standing(session, current_user)
-        if services.refusal(session, current_user, presents=presents) is not None:
-            response = Response("", mimetype="text/html")  # the placeholder is swapped away
-        else:
+        if services.refusal(session, current_user, presents=presents) is None:
             return render("feedback/_form.html", f=form_context(session, mine))
+        response = Response("", mimetype="text/html")  # the placeholder is swapped away
+    else:
+        response = redirect(url_for("feedback.page", session_id=session_id), 303)
     response.vary.add("HX-Request")
     return response
 
