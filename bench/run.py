@@ -32,6 +32,14 @@ DATA = ROOT / ".cache" / "bench"
 PG_SERVER = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 SECRET = "bench-secret-" + "k" * 40
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+# The browser every signed-in request comes from, at sign-in and under wrk alike. A phone sends
+# the same User-Agent with every request; a request from another one (wrk sends none) makes
+# the sign-in's session protection mark the session as not fresh and send a new cookie, which
+# a phone would keep but wrk, resending the old one, pays for again on every request.
+USER_AGENT = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
+)
 
 THREADS = 2
 # Each of wrk's threads runs its own copy of the script: thread k sends requests k, k+2, k+4...
@@ -185,6 +193,7 @@ class Browser:
         self.base = base
         self.jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.opener.addheaders = [("User-Agent", USER_AGENT)]
         self.csrf = ""
 
     def get(self, path: str) -> tuple[int, str]:
@@ -386,7 +395,7 @@ def checkin_code(session_id: int) -> str:
 
 def as_(browser, path, method="GET", body=None, headers=None) -> dict:
     """A request as ``browser`` (signed in) sends it."""
-    h = {"Cookie": browser.cookie}
+    h = {"Cookie": browser.cookie, "User-Agent": USER_AGENT}
     if body is not None:
         h["Content-Type"] = "application/x-www-form-urlencoded"
     h.update(headers or {})
