@@ -1,15 +1,18 @@
 """SQLite writers take turns on a file beside the database before they ask for its write lock,
-and give the turn back when their connection returns to the pool, whatever happened."""
+and give the turn back when their connection returns to the pool, whatever happened; and the
+plain INSERTs that keep the lock short store what SQLAlchemy's own INSERTs store."""
 
 import fcntl
 import logging
 import os
 import threading
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
 
 from didactics import create_app, transactions
+from didactics.auth.models import Role, Track, User
 from didactics.extensions import db
 from didactics.program.models import Program
 from tests.conftest import app_config
@@ -125,3 +128,74 @@ def test_without_a_turn_file_writes_still_go_through(sqlite_app, monkeypatch, ca
         rename(db.engine, "No turns")
     assert program_name() == "No turns"
     assert "cannot take turns" in caplog.text
+
+
+# -- plain INSERTs, for the writes made under the lock -----------------------------------------
+
+USERS = User.__table__
+PERSON = {
+    "name": "Ana Ortiz", "role": Role.FELLOW, "track": Track.RESEARCH, "password_hash": None,
+    "is_active": True, "starts_on": date(2026, 7, 1), "ends_on": None,
+    # Given in Chicago's time: stored, like any instant, as UTC.
+    "created_dt": datetime(2026, 11, 24, 13, 0, 0, 250, tzinfo=timezone(timedelta(hours=-6))),
+    "updated_dt": datetime(2026, 11, 24, 19, 0, tzinfo=UTC),
+}  # fmt: skip
+INSERT_PERSON = transactions.PlainInsert(USERS, ["email", "feed_token", *PERSON])
+
+
+def stored(email: str) -> tuple:
+    """The row as the database holds it (no conversion on the way out)."""
+    with db.engine.connect() as conn:
+        return conn.exec_driver_sql(
+            "SELECT name, role, track, password_hash, is_active, starts_on, ends_on, "
+            "created_dt, updated_dt FROM users WHERE email = ?",
+            (email,),
+        ).one()
+
+
+def test_a_plain_insert_stores_what_sqlalchemy_stores(sqlite_app):
+    with db.engine.begin() as conn:
+        conn.execute(sa.insert(USERS), dict(PERSON, email="core@example.org", feed_token="a"))
+        INSERT_PERSON.execute(conn, dict(PERSON, email="plain@example.org", feed_token="b"))
+    assert stored("plain@example.org") == stored("core@example.org")
+    person = db.session.scalar(sa.select(User).where(User.email == "plain@example.org"))
+    assert (person.role, person.track, person.starts_on) == (
+        Role.FELLOW,
+        Track.RESEARCH,
+        date(2026, 7, 1),
+    )
+    assert person.created_dt == datetime(2026, 11, 24, 19, 0, 0, 250, tzinfo=UTC)
+    # Instants compare with those SQLAlchemy wrote: the same text, to the microsecond.
+    later = sa.select(User.email).where(User.created_dt > datetime(2026, 11, 24, 19, tzinfo=UTC))
+    assert set(db.session.scalars(later)) == {"core@example.org", "plain@example.org"}
+
+
+def test_a_plain_insert_refused_by_a_unique_key_raises_sqlalchemys_error(sqlite_app):
+    with db.engine.begin() as conn:
+        INSERT_PERSON.execute(conn, dict(PERSON, email="once@example.org", feed_token="c"))
+    with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:
+        INSERT_PERSON.execute(conn, dict(PERSON, email="once@example.org", feed_token="d"))
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM users").scalar() == 1
+
+
+def test_a_plain_insert_needs_every_column_it_names(sqlite_app):
+    with pytest.raises(KeyError, match="ends_on"), db.engine.begin() as conn:
+        values = dict(PERSON, email="short@example.org", feed_token="e")
+        del values["ends_on"]
+        INSERT_PERSON.execute(conn, values)
+
+
+def test_a_plain_insert_is_seen_by_the_engines_statement_events(sqlite_app):
+    seen = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        with db.engine.begin() as conn:
+            INSERT_PERSON.execute(conn, dict(PERSON, email="seen@example.org", feed_token="f"))
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert INSERT_PERSON.sql in seen
