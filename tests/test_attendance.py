@@ -10,7 +10,12 @@ import sqlalchemy as sa
 import time_machine
 
 from didactics.attendance import codes
-from didactics.attendance.models import Attendance, AttendanceChange, AttendanceStatus
+from didactics.attendance.models import (
+    Attendance,
+    AttendanceChange,
+    AttendanceSource,
+    AttendanceStatus,
+)
 from didactics.away.models import AwayKind, AwayPeriod, AwaySource, AwayStatus
 from didactics.extensions import db
 from didactics.schedule.models import SessionStatus
@@ -544,6 +549,82 @@ def test_a_check_in_is_in_the_audit_trail(app, client, users, lecture, clock):
     assert event.changes["status"] == [None, "late"]
     assert event.changes["user_id"] == [None, users["fellow"].id]
     assert event.changes["source"] == [None, "checkin"]
+
+
+def test_a_first_check_ins_rows_read_back_as_the_orms_own(app, client, users, make_user, lecture,
+                                                          clock):  # fmt: skip
+    """A first tap writes its three rows without the unit of work (plain SQL on SQLite, one
+    statement on PostgreSQL): read back, and ordered among rows the ORM wrote, they are alike."""
+    from didactics.audit.models import AuditEvent
+
+    guest = make_user("guest")
+    client.login(users["fellow"])
+    clock(3)
+    client.post(f"/checkin/{lecture.id}/{code(lecture.id, 3)}")
+    client.login(users["coordinator"])
+    clock(5)
+    client.post(f"/sessions/{lecture.id}/attendance",
+                data={"user_id": guest.id, "status": "present", "add": "1"})  # fmt: skip
+    tapped = START + timedelta(minutes=3)
+    mine = next(r for r in records(app, lecture.id) if r.user_id == users["fellow"].id)
+    assert (mine.status, mine.source, mine.reason, mine.changed_by_id) == (
+        AttendanceStatus.PRESENT, AttendanceSource.CHECKIN, "", None)  # fmt: skip
+    assert mine.checked_in_dt == mine.created_dt == mine.updated_dt == tapped
+    first = changes(app, lecture.id)[0]
+    assert (first.user_id, first.old_status, first.new_status, first.source) == (
+        users["fellow"].id, None, AttendanceStatus.PRESENT, AttendanceSource.CHECKIN)  # fmt: skip
+    assert (first.changed_by_id, first.reason, first.changed_dt) == (None, "", tapped)
+    with app.app_context():
+        in_order = db.session.scalars(
+            sa.select(Attendance.user_id)
+            .where(Attendance.session_id == lecture.id, Attendance.created_dt >= tapped)
+            .order_by(Attendance.created_dt)
+        ).all()
+        event = db.session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.entity == "attendance").order_by(AuditEvent.id)
+        ).first()
+    assert in_order == [users["fellow"].id, guest.id]  # the instant compares as the ORM's do
+    assert (event.at, event.entity_id, event.summary) == (tapped, mine.id, "")
+    assert event.changes["checked_in_dt"] == [None, tapped.isoformat()]
+
+
+def test_a_first_tap_holds_the_write_lock_for_its_writes_alone(app, client, users, lecture, clock,
+                                                               backend):  # fmt: skip
+    """Two reads (the person, the session with the record), then the writes: on SQLite the
+    writers' turn and SQLite's lock are held for the three INSERTs and nothing else; on
+    PostgreSQL the three rows are one statement."""
+    client.login(users["fellow"])
+    clock(1)
+    client.fetch_csrf()  # the phone has the page open already
+    with app.app_context():
+        engine = db.engine
+    sent = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append((" ".join(statement.split()[:3]), conn.connection.info.get("has_turn", False)))
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = client.post(f"/checkin/{lecture.id}/{code(lecture.id, 1)}",
+                               headers={"HX-Request": "true"})  # fmt: skip
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    assert "You are checked in" in response.get_data(as_text=True)
+    reads = [statement for statement, _ in sent if statement.startswith("SELECT")]
+    writes = [statement for statement, _ in sent if statement.startswith(("INSERT", "WITH"))]
+    assert len(reads) == 2
+    if backend == "sqlite":
+        held = [statement for statement, turn in sent if turn]
+        assert held == [
+            "BEGIN IMMEDIATE", "INSERT INTO attendance", "INSERT INTO attendance_changes",
+            "INSERT INTO audit_events",
+        ]  # fmt: skip
+        assert writes == held[1:]
+    else:
+        assert writes == ["WITH change AS"]
+        assert all(not turn for _, turn in sent)
+    (row,) = records(app, lecture.id)
+    assert len(changes(app, lecture.id)) == 1 and row.status == AttendanceStatus.PRESENT
 
 
 def test_a_tap_on_a_deleted_session_says_so(client, users, clock):

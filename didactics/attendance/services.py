@@ -24,6 +24,7 @@ from didactics.attendance.models import (
 )
 from didactics.attendance.rules import is_expected
 from didactics.audit import recorder as audit
+from didactics.audit.models import AuditEvent
 from didactics.auth.models import Role, User
 from didactics.extensions import db
 from didactics.models import utcnow
@@ -156,15 +157,15 @@ def check_in(
         AttendanceStatus.LATE,
     ):
         return CheckinResult(existing, new=False)  # a second tap only reads: no write, no lock
-    transactions.start_writing()
     if existing is None:
-        new = _insert_checkin(session, user, status, now)
+        new = _insert_checkin(session, user, status, now)  # takes the write lock itself
         if new is not None:
             return CheckinResult(new, new=True)
         # The same person's other phone got there first.
         existing = _record_of(session, user, fresh=True)
     else:
         # Read before the write lock was taken: read it again under the lock.
+        transactions.start_writing()
         existing = _record_of(session, user, fresh=True)
     if existing.status in (AttendanceStatus.PRESENT, AttendanceStatus.LATE):
         return CheckinResult(existing, new=False)
@@ -180,9 +181,41 @@ def check_in(
     return CheckinResult(existing, new=True)
 
 
-# Built once; the values come with each execution.
-INSERT_RECORD = sa.insert(Attendance.__table__).returning(Attendance.__table__.c.id)
-INSERT_CHANGE = sa.insert(AttendanceChange.__table__)
+# -- a first check-in's three rows -----------------------------------------------------------------
+
+RECORDS, CHANGES, EVENTS = Attendance.__table__, AttendanceChange.__table__, AuditEvent.__table__
+
+
+def _every_column(table: sa.Table, prefix: str) -> dict[str, sa.BindParameter]:
+    """A bound value for each column but the key, named ``<prefix>_<column>``."""
+    return {
+        column.key: sa.bindparam(f"{prefix}_{column.key}", type_=column.type)
+        for column in table.c
+        if not column.primary_key
+    }
+
+
+def _one_statement() -> sa.Insert:
+    """The three rows as one statement, for PostgreSQL: the record and its history line are
+    INSERTs in the WITH clause, and the audit line takes the record's new id from the first."""
+    record = sa.insert(RECORDS).values(_every_column(RECORDS, "record"))
+    record = record.returning(RECORDS.c.id).cte("record")
+    change = sa.insert(CHANGES).values(_every_column(CHANGES, "change")).cte("change")
+    event = _every_column(EVENTS, "event") | {"entity_id": record.c.id}
+    return (
+        sa.insert(EVENTS)
+        .from_select(list(event), sa.select(*event.values()))
+        .returning(EVENTS.c.entity_id)
+        .add_cte(change)
+    )
+
+
+# Built once; the values come with each check-in.
+IN_ONE_STATEMENT = _one_statement()
+AS_PLAIN_SQL = [
+    transactions.PlainInsert(table, [c.key for c in table.c if not c.primary_key])
+    for table in (RECORDS, CHANGES, EVENTS)
+]
 
 
 def _insert_checkin(
@@ -190,41 +223,58 @@ def _insert_checkin(
 ) -> Attendance | None:
     """A first check-in: the record, its history line and its audit line.
 
-    The busiest write of the app goes as three plain INSERTs, not through the unit of work.
+    The busiest write of the app skips the unit of work, and on SQLite it runs while the one
+    write lock of the database is held, so it is made as short as it can be:
+
+    - PostgreSQL: one statement (``IN_ONE_STATEMENT``), one round trip instead of three;
+    - SQLite, which takes no INSERT in a WITH clause: three statements sent to the driver as
+      plain SQL (``transactions.PlainInsert``), a fifth of the Python of a Core INSERT each.
+
     Nothing else is written in the transaction, so when the unique constraint refuses the
     record (the person's other phone got there first) rolling back loses nothing, and no
     savepoint is needed. Returns None then.
     """
-    values = {
+    record = {
         "session_id": session.id, "user_id": user.id, "status": status,
         "source": AttendanceSource.CHECKIN, "reason": "", "checked_in_dt": now,
         "changed_by_id": None, "created_dt": now, "updated_dt": now,
     }  # fmt: skip
-    try:
-        record_id = db.session.execute(INSERT_RECORD, values).scalar_one()
-    except IntegrityError:
-        db.session.rollback()
-        return None
-    db.session.execute(
-        INSERT_CHANGE,
-        {
-            "session_id": session.id, "user_id": user.id, "old_status": None,
-            "new_status": status, "source": AttendanceSource.CHECKIN, "reason": "",
-            "changed_by_id": None, "changed_dt": now,
-        },
-    )  # fmt: skip
-    audit.record(
-        "create", "attendance", record_id, changes={
+    change = {
+        "session_id": session.id, "user_id": user.id, "old_status": None, "new_status": status,
+        "source": AttendanceSource.CHECKIN, "reason": "", "changed_by_id": None,
+        "changed_dt": now,
+    }  # fmt: skip
+    event = audit.event(
+        "create", "attendance", None, changes={
             "session_id": [None, session.id], "user_id": [None, user.id],
             "status": [None, status.value], "source": [None, AttendanceSource.CHECKIN.value],
             "checked_in_dt": [None, now.isoformat()],
         },
     )  # fmt: skip
-    # The row as written, in the session without reading it back.
-    record = Attendance(id=record_id, **values)
-    make_transient_to_detached(record)
-    db.session.add(record)
-    return record
+    written = Attendance(**record)  # the row as written, to show without reading it back
+    # Everything above was made without the write lock; it is held from here to the commit.
+    transactions.start_writing()
+    connection = db.session.connection()
+    try:
+        if connection.dialect.name == "sqlite":
+            insert_record, insert_change, insert_event = AS_PLAIN_SQL
+            record_id = insert_record.execute(connection, record).lastrowid
+            insert_change.execute(connection, change)
+            insert_event.execute(connection, event | {"entity_id": record_id})
+        else:
+            values = {
+                f"{prefix}_{key}": value
+                for prefix, row in (("record", record), ("change", change), ("event", event))
+                for key, value in row.items()
+            }
+            record_id = connection.execute(IN_ONE_STATEMENT, values).scalar_one()
+    except IntegrityError:
+        db.session.rollback()
+        return None
+    written.id = record_id
+    make_transient_to_detached(written)
+    db.session.add(written)
+    return written
 
 
 def _record_of(session: Session, user: User, fresh: bool = False) -> Attendance | None:
