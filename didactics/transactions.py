@@ -30,6 +30,7 @@ import fcntl
 import logging
 import os
 import time
+import weakref
 from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
@@ -199,7 +200,8 @@ class PlainInsert:
             f"INSERT INTO {table.name} ({', '.join(self.columns)}) "
             f"VALUES ({', '.join('?' for _ in self.columns)})"
         )
-        self._converters: dict[sa.Dialect, list] = {}
+        # Per dialect (one per engine), forgotten with it.
+        self._converters: weakref.WeakKeyDictionary[sa.Dialect, list] = weakref.WeakKeyDictionary()
 
     def _converters_for(self, dialect: sa.Dialect) -> list:
         if dialect not in self._converters:

@@ -244,7 +244,7 @@ def _insert_checkin(
         "source": AttendanceSource.CHECKIN, "reason": "", "changed_by_id": None,
         "changed_dt": now,
     }  # fmt: skip
-    event = audit.event(
+    event = audit.row(
         "create", "attendance", None, changes={
             "session_id": [None, session.id], "user_id": [None, user.id],
             "status": [None, status.value], "source": [None, AttendanceSource.CHECKIN.value],

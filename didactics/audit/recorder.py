@@ -131,8 +131,8 @@ def _forget(session: OrmSession) -> None:
 INSERT_EVENT = sa.insert(AuditEvent.__table__)
 
 
-def event(action: str, entity: str, entity_id: int | None, summary: str = "",
-          changes: dict | None = None) -> dict:  # fmt: skip
+def row(action: str, entity: str, entity_id: int | None, summary: str = "",
+        changes: dict | None = None) -> dict:  # fmt: skip
     """The values of an audit row for a change made now by the signed-in person (if any)."""
     return {
         "at": utcnow(), "actor_id": _actor_id(), "action": action, "entity": entity,
@@ -145,4 +145,4 @@ def record(action: str, entity: str, entity_id: int | None, summary: str = "",
     """An audit row for a change made by a statement the ORM does not track."""
     from didactics.extensions import db
 
-    db.session.execute(INSERT_EVENT, event(action, entity, entity_id, summary, changes))
+    db.session.execute(INSERT_EVENT, row(action, entity, entity_id, summary, changes))
