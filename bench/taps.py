@@ -13,7 +13,6 @@ to run, the server-and-load figures of ``make bench`` by ten.
 
 import argparse
 import logging
-import re
 import statistics
 import time
 from datetime import UTC, datetime
@@ -34,32 +33,28 @@ from bench.run import (
 
 
 class TurnClock:
-    """How long each first tap holds the writers' turn: from the moment it has it to the
-    moment its connection is back in the pool."""
+    """How long each first tap holds the writers' turn: from its ``BEGIN IMMEDIATE`` (sent
+    once it has the turn) to the moment its connection is back in the pool, which gives the
+    turn back."""
 
     def __init__(self, engine):
-        from didactics import transactions
-
         self.held: list[float] = []
         self._since: float | None = None
-        self._transactions, self._take = transactions, transactions._take_turn
         self._engine = engine
+        sa.event.listen(engine, "before_cursor_execute", self._begins)
+        sa.event.listen(engine.pool, "checkin", self._given_back)
 
-        def take(connection):
-            self._take(connection)
+    def _begins(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement == "BEGIN IMMEDIATE":
             self._since = time.perf_counter()
 
-        def given_back(dbapi_connection, record):
-            if self._since is not None:
-                self.held.append(time.perf_counter() - self._since)
-                self._since = None
-
-        self._given_back = given_back
-        transactions._take_turn = take
-        sa.event.listen(engine.pool, "checkin", given_back)
+    def _given_back(self, dbapi_connection, record) -> None:
+        if self._since is not None:
+            self.held.append(time.perf_counter() - self._since)
+            self._since = None
 
     def stop(self) -> None:
-        self._transactions._take_turn = self._take
+        sa.event.remove(self._engine, "before_cursor_execute", self._begins)
         sa.event.remove(self._engine.pool, "checkin", self._given_back)
 
 
@@ -88,9 +83,7 @@ def measure(backend: str, rounds: int) -> dict:
             code = current_code(SECRET, session_id, datetime.now(UTC))
             response = phone.post(f"/checkin/{session_id}/{code}", data={"csrf_token": token},
                                   headers={"HX-Request": "true"})  # fmt: skip
-            if response.status_code != 200 or not re.search(
-                "checked in", response.get_data(as_text=True)
-            ):
+            if response.status_code != 200 or "checked in" not in response.get_data(as_text=True):
                 raise SystemExit(f"check-in failed: {response.status_code}")
 
         for session_id in sessions[:20]:  # warm up: templates, statement caches, the pool

@@ -194,7 +194,10 @@ class PlainInsert:
     The parameters are SQLite's ``?``: on PostgreSQL, use a Core statement.
     """
 
-    def __init__(self, table: sa.Table, columns: Sequence[str]):
+    def __init__(self, table: sa.Table, columns: Sequence[str] | None = None):
+        """``columns``: by default every column but the key (which the database assigns)."""
+        if columns is None:
+            columns = [column.key for column in table.c if not column.primary_key]
         self.table, self.columns = table, tuple(columns)
         self.sql = (
             f"INSERT INTO {table.name} ({', '.join(self.columns)}) "

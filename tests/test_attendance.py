@@ -627,6 +627,33 @@ def test_a_first_tap_holds_the_write_lock_for_its_writes_alone(app, client, user
     assert len(changes(app, lecture.id)) == 1 and row.status == AttendanceStatus.PRESENT
 
 
+def test_the_other_phones_refused_insert_answers_with_the_first(app, client, users, lecture,
+                                                                clock):  # fmt: skip
+    """Two phones of one person both read "no record"; the second INSERT meets the unique key,
+    is rolled back whole (no second history or audit line) and answers with the first row."""
+    from didactics.attendance import services
+    from didactics.audit.models import AuditEvent
+    from didactics.auth.models import User
+    from didactics.schedule.models import Session
+
+    client.login(users["fellow"])
+    clock(2)
+    client.post(f"/checkin/{lecture.id}/{code(lecture.id, 2)}")
+    (first,) = records(app, lecture.id)
+    with app.test_request_context(f"/checkin/{lecture.id}/{code(lecture.id, 2)}", method="POST"):
+        session, person = db.session.get(Session, lecture.id), db.session.get(User, first.user_id)
+        # The other phone read before the first one's row was there.
+        result = services.check_in(session, person, code(lecture.id, 2), record=None)
+        answered = (result.new, result.record.id)
+        db.session.commit()
+        audited = db.session.scalar(
+            sa.select(sa.func.count(AuditEvent.id)).where(AuditEvent.entity == "attendance")
+        )
+    assert answered == (False, first.id)
+    assert [r.id for r in records(app, lecture.id)] == [first.id]
+    assert len(changes(app, lecture.id)) == 1 and audited == 1
+
+
 def test_a_tap_on_a_deleted_session_says_so(client, users, clock):
     """A QR code photographed before the session was deleted: a clear 404, for both forms."""
     client.login(users["fellow"])

@@ -212,10 +212,7 @@ def _one_statement() -> sa.Insert:
 
 # Built once; the values come with each check-in.
 IN_ONE_STATEMENT = _one_statement()
-AS_PLAIN_SQL = [
-    transactions.PlainInsert(table, [c.key for c in table.c if not c.primary_key])
-    for table in (RECORDS, CHANGES, EVENTS)
-]
+AS_PLAIN_SQL = [transactions.PlainInsert(table) for table in (RECORDS, CHANGES, EVENTS)]
 
 
 def _insert_checkin(
