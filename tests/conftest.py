@@ -293,16 +293,48 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class InFlight:
+    """The app, counting the requests it is still answering.
+
+    A browser can leave a request running when its test ends: a poll, or a form htmx loads
+    after a swap. Its database connection must go back to the pool before the ``app`` fixture
+    disposes of the engine, or the garbage collector finds it later, still open, in another test.
+    """
+
+    def __init__(self, app):
+        self.app = app
+        self.running = 0
+        self.changed = threading.Condition()
+
+    def __call__(self, environ, start_response):
+        with self.changed:
+            self.running += 1
+        try:
+            return self.app(environ, start_response)
+        finally:
+            with self.changed:
+                self.running -= 1
+                self.changed.notify_all()
+
+    def wait_until_idle(self, seconds: float) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: self.running == 0, timeout=seconds)
+
+
 @pytest.fixture
 def live_server(app):
     """The app served by a threaded server on a free loopback port (for the browser)."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    in_flight = InFlight(app)
+    server = make_server("127.0.0.1", 0, in_flight, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     server.url = f"http://127.0.0.1:{server.server_port}"
     yield server
     server.shutdown()
     thread.join(timeout=5)
+    server.socket.close()
+    if not in_flight.wait_until_idle(seconds=30):
+        pytest.fail(f"{in_flight.running} request(s) still running 30 s after the test ended")
 
 
 @contextmanager
