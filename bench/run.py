@@ -20,6 +20,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -901,16 +902,54 @@ def budgets(results: dict, flat: dict | None = None) -> list[tuple[str, bool | N
     return checks
 
 
+# -- the command line --------------------------------------------------------------------------
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def some_of(*choices: str) -> Callable[[str], str]:
+    """An argparse type: a comma-separated list of some of ``choices`` (kept as the text)."""
+
+    def parse(text: str) -> str:
+        names = text.split(",")
+        unknown = [name for name in names if name not in choices]
+        if unknown:
+            raise argparse.ArgumentTypeError(
+                f"not one of {', '.join(choices)}: {', '.join(unknown) or '(empty)'}"
+            )
+        return text
+
+    return parse
+
+
+def at_least(least: int) -> Callable[[str], int]:
+    """An argparse type: a whole number no smaller than ``least``."""
+
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if number < least:
+            raise argparse.ArgumentTypeError(f"at least {least}: {number}")
+        return number
+
+    return parse
+
+
 def main(argv=None) -> int:
+    from bench.generate import SIZES
+
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="program,decade,institution")
-    parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument("--seconds", type=int, default=12)
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sizes", type=some_of(*SIZES), default="program,decade,institution")
+    parser.add_argument("--backends", type=some_of(*BACKENDS), default="sqlite,postgresql")
+    parser.add_argument("--seconds", type=at_least(1), default=12)
+    parser.add_argument("--connections", type=at_least(1), default=8)
+    parser.add_argument("--workers", type=at_least(1), default=4)
+    parser.add_argument("--threads", type=at_least(1), default=2)
     parser.add_argument(
-        "--live-sessions", type=int, default=1500,
+        # Each round needs its own first taps, besides the warm-up's and the two counted ones.
+        "--live-sessions", type=at_least(WARM_SESSIONS + 2 + ROUNDS), default=1500,
         help="lectures in progress during the check-in run (each fellow's first tap on each)",
     )  # fmt: skip
     parser.add_argument(

@@ -21,14 +21,18 @@ import sqlalchemy as sa
 
 from bench.generate import PASSWORD
 from bench.run import (
+    BACKENDS,
     CSRF_RE,
     SECRET,
     USER_AGENT,
+    at_least,
     build_dataset,
     database_url,
+    pg_available,
     prepare_live_sessions,
     remove_live_sessions,
     sample_ids,
+    some_of,
 )
 
 
@@ -122,10 +126,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.taps", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument("--rounds", type=int, default=500)
+    parser.add_argument("--backends", type=some_of(*BACKENDS), default="sqlite,postgresql")
+    parser.add_argument("--rounds", type=at_least(1), default=500)
     args = parser.parse_args(argv)
-    for backend in args.backends.split(","):
+    backends = args.backends.split(",")
+    if "postgresql" in backends and not pg_available():
+        print("PostgreSQL does not answer on 127.0.0.1:5432: SQLite only")
+        backends.remove("postgresql")
+    for backend in backends:
         result = measure(backend, args.rounds)
         print(f"\n{backend}: {args.rounds} rounds, the median of each")
         for name, ms in result["ms"].items():

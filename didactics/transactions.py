@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 from flask import current_app, g, has_request_context, request
 from sqlalchemy import event
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
@@ -181,6 +182,15 @@ def commit_then_render(render: Callable[[], object]):
     return render()
 
 
+def written_columns(table: sa.Table) -> list[sa.Column]:
+    """The columns an INSERT gives values for: all but the key, which the database assigns."""
+    return [column for column in table.c if not column.primary_key]
+
+
+# Names as SQLite's own dialect writes them: quoted where a name needs it (a keyword, say).
+SQLITE_NAMES = sqlite.dialect().identifier_preparer
+
+
 class PlainInsert:
     """An INSERT of one row into the given columns, sent to SQLite's driver as plain SQL.
 
@@ -197,10 +207,11 @@ class PlainInsert:
     def __init__(self, table: sa.Table, columns: Sequence[str] | None = None):
         """``columns``: by default every column but the key (which the database assigns)."""
         if columns is None:
-            columns = [column.key for column in table.c if not column.primary_key]
+            columns = [column.key for column in written_columns(table)]
         self.table, self.columns = table, tuple(columns)
+        names = ", ".join(SQLITE_NAMES.format_column(table.c[key]) for key in self.columns)
         self.sql = (
-            f"INSERT INTO {table.name} ({', '.join(self.columns)}) "
+            f"INSERT INTO {SQLITE_NAMES.format_table(table)} ({names}) "
             f"VALUES ({', '.join('?' for _ in self.columns)})"
         )
         # Per dialect (one per engine), forgotten with it.

@@ -332,7 +332,7 @@ def live_server(app):
     yield server
     server.shutdown()
     thread.join(timeout=5)
-    server.socket.close()
+    server.socket.close()  # not server_close(): it waits for every thread, with no limit
     if not in_flight.wait_until_idle(seconds=30):
         pytest.fail(f"{in_flight.running} request(s) still running 30 s after the test ended")
 

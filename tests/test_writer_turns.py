@@ -199,3 +199,22 @@ def test_a_plain_insert_is_seen_by_the_engines_statement_events(sqlite_app):
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", record)
     assert INSERT_PERSON.sql in seen
+
+
+def test_a_plain_insert_writes_names_as_sqlite_needs_them(sqlite_app):
+    # A table named by a keyword, a column too, and a column whose key is not its name.
+    odd = sa.Table(
+        "order", sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("select", sa.String),
+        sa.Column("Placed On", sa.Date, key="placed_on"),
+    )  # fmt: skip
+    with db.engine.begin() as conn:
+        odd.create(conn)
+        transactions.PlainInsert(odd).execute(
+            conn, {"select": "the lot", "placed_on": date(2026, 12, 2)}
+        )
+        assert conn.execute(sa.select(odd.c.select, odd.c.placed_on)).one() == (
+            "the lot",
+            date(2026, 12, 2),
+        )

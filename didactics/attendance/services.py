@@ -190,8 +190,7 @@ def _every_column(table: sa.Table, prefix: str) -> dict[str, sa.BindParameter]:
     """A bound value for each column but the key, named ``<prefix>_<column>``."""
     return {
         column.key: sa.bindparam(f"{prefix}_{column.key}", type_=column.type)
-        for column in table.c
-        if not column.primary_key
+        for column in transactions.written_columns(table)
     }
 
 
