@@ -8,7 +8,11 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from didactics import config, transactions  # noqa: F401 (SQLite's BEGIN, per request)
+from didactics import (
+    config,
+    ratelimit,
+    transactions,  # noqa: F401 (SQLite's BEGIN, per request)
+)
 from didactics.extensions import csrf, db, limiter, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +61,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(
             SESSION_COOKIE_SECURE=True, REMEMBER_COOKIE_SECURE=True, PREFERRED_URL_SCHEME="https"
         )
+
+    if not app.config["RATELIMIT_STORAGE_URI"]:
+        app.config["RATELIMIT_STORAGE_URI"] = ratelimit.default_storage_uri(app.instance_path)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), compare_type=True)

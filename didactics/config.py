@@ -18,11 +18,20 @@ class Defaults:
     # `make vendor`): for networks that block the CDN.
     HTMX_SELF_HOSTED = False
 
-    # Sign-in attempts per client address; shared across hosts when the storage URI points at
-    # Redis or Memcached (memory:// counts per process).
-    RATELIMIT_STORAGE_URI = "memory://"
+    # Where limits count: None is a SQLite file in the instance folder, which every worker on
+    # the machine shares (didactics/ratelimit.py); redis://host:6379 when several hosts serve.
+    RATELIMIT_STORAGE_URI = None
     RATELIMIT_HEADERS_ENABLED = True
-    LOGIN_RATE_LIMIT = "10 per minute;50 per hour"
+    # Failed sign-ins (a wrong password, an empty or expired form) per account: strict, against
+    # guessing one person's password; other accounts are not touched.
+    LOGIN_LIMIT_PER_ACCOUNT = "5 per minute;20 per hour"
+    # Failed sign-ins per address: loose, since a hospital puts a whole room behind one address
+    # (a room signing in at once passes; a script trying many accounts does not).
+    LOGIN_LIMIT_PER_ADDRESS = "30 per 5 minutes;100 per hour"
+    # Wrong check-in codes per person (the code is what keeps check-in in the room), and per
+    # address for the typed-code form.
+    CHECKIN_WRONG_CODE_LIMIT = "10 per 5 minutes"
+    CHECKIN_WRONG_CODE_LIMIT_PER_ADDRESS = "60 per 5 minutes"
 
     # Phones stay signed in, so check-in takes one tap.
     REMEMBER_COOKIE_DURATION = timedelta(days=180)

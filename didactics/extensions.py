@@ -13,6 +13,6 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
-# Storage comes from RATELIMIT_STORAGE_URI (memory:// by default, redis:// or memcached://
-# when several hosts serve the app and must share their counts).
+# Storage comes from RATELIMIT_STORAGE_URI: a SQLite file every worker shares by default
+# (didactics/ratelimit.py), redis:// when several hosts serve the app.
 limiter = Limiter(key_func=get_remote_address, default_limits=[])

@@ -131,6 +131,21 @@ def error_response(status: int, message: str | None = None) -> Response:
     return make_response(body, status)
 
 
+def _when_to_try_again() -> str | None:
+    """The 429 page's words: how long until the limit that refused this request lifts (the
+    Retry-After header says the same to programs)."""
+    import time
+
+    from didactics.extensions import limiter
+    from didactics.ratelimit import wait_text
+
+    limit = limiter.current_limit
+    if limit is None or not limit.breached:
+        return None
+    seconds = max(1, int(limit.reset_at - time.time()))
+    return f"Please wait {wait_text(seconds)} before you try again."
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
@@ -147,7 +162,10 @@ def init_app(app: Flask) -> None:
         # A message written for the user (abort(404, "…")) is shown; Werkzeug's stock text is not.
         # Flask-Limiter puts the limit itself ("3 per 1 minute") there: not for the user.
         custom = error.description != type(error).description and error.code != 429
-        response = error_response(error.code, error.description if custom else None)
+        message = error.description if custom else None
+        if error.code == 429:
+            message = _when_to_try_again()
+        response = error_response(error.code, message)
         if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
         return response

@@ -84,6 +84,8 @@ def app_config(url: str, **extra) -> dict:
         "SECRET_KEY": SECRET,
         "SQLALCHEMY_DATABASE_URI": url,
         "RATELIMIT_ENABLED": False,
+        # In-process tests count in memory; tests of the shared store name a file of their own.
+        "RATELIMIT_STORAGE_URI": "memory://",
         "SERVER_NAME": None,
         "BASE_URL": "http://localhost",
     }
@@ -352,8 +354,8 @@ def serve_with_gunicorn(database_url: str, tmp_path: Path, *args: str, env: dict
         SECRET_KEY=SECRET,
         DIDACTICS_INSTANCE=str(tmp_path),
         DIDACTICS_RATELIMIT_ENABLED="false",
-        **(env or {}),
     )
+    environment.update(env or {})
     log = (tmp_path / "gunicorn.log").open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", *args, "--bind", f"127.0.0.1:{port}", "wsgi:app"],

@@ -34,12 +34,19 @@ def column_names(engine: sa.Engine) -> dict[str, list[str]]:
 
 def fill_every_table() -> None:
     """The demo program, plus the few kinds of row the demo does not make, so no table is empty."""
+    from didactics.attendance.models import CheckinRefusal
     from didactics.audit.models import FormSubmission
+    from didactics.auth.models import SignIn, User
     from didactics.away.models import AwayCalendar
     from didactics.demo import build_demo
-    from didactics.schedule.models import Closure
+    from didactics.schedule.models import Closure, Session
 
     build_demo()
+    someone = db.session.scalar(sa.select(User).order_by(User.id).limit(1))
+    session = db.session.scalar(sa.select(Session).order_by(Session.id).limit(1))
+    db.session.add(SignIn(user_id=someone.id, key_hash="0" * 64, user_agent="Mozilla/5.0"))
+    db.session.add(CheckinRefusal(session_id=session.id, user_id=someone.id, count=2,
+                                  first_dt=utcnow(), last_dt=utcnow()))  # fmt: skip
     if not db.session.scalar(sa.select(sa.func.count()).select_from(Closure)):
         today = utcnow().date()
         db.session.add(Closure(starts_on=today, ends_on=today, reason="Institution holiday"))

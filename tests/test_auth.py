@@ -26,8 +26,11 @@ def password_hash(app, user) -> str | None:
         return db.session.get(User, user.id).password_hash
 
 
-def sign_in(client, email, password=PASSWORD, **extra):
-    return client.post("/login", data={"email": email, "password": password, **extra})
+def sign_in(client, email, password=PASSWORD, address=None, **extra):
+    environ = {"REMOTE_ADDR": address} if address else {}
+    return client.post(
+        "/login", data={"email": email, "password": password, **extra}, environ_base=environ
+    )
 
 
 # -- signing in ------------------------------------------------------------------------------
@@ -353,10 +356,15 @@ def test_passwords_are_stored_with_a_slow_kdf(app, client, make_user):
 # -- rate limiting ---------------------------------------------------------------------------
 
 
-def test_sign_in_is_rate_limited_with_a_friendly_page(make_app, users):
-    app = make_app(RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="3 per minute")
+def limited_app(make_app, **limits) -> Client:
+    """A client of an app whose sign-in limits count."""
+    app = make_app(RATELIMIT_ENABLED=True, **limits)
     app.test_client_class = Client
-    client = app.test_client()
+    return app.test_client()
+
+
+def test_wrong_passwords_lock_that_account_only(make_app, users):
+    client = limited_app(make_app, LOGIN_LIMIT_PER_ACCOUNT="3 per minute")
     for _ in range(3):
         assert sign_in(client, users["fellow"].email, "wrong").status_code == 401
     # Even the right password waits now: a guesser cannot tell.
@@ -364,38 +372,45 @@ def test_sign_in_is_rate_limited_with_a_friendly_page(make_app, users):
     assert response.status_code == 429
     html = response.get_data(as_text=True)
     assert "Too many attempts" in html
-    assert "Please wait a minute" in html
-    assert client.get("/login").status_code == 200  # the form itself is still shown
+    assert "Please wait 1 minute before you try again." in html
+    assert 0 < int(response.headers["Retry-After"]) <= 60
+    # Someone else at the same address is not touched.
+    assert sign_in(client, users["faculty"].email).status_code == 302
 
 
-def test_rate_limit_also_counts_per_email_across_addresses(make_app, users):
-    app = make_app(RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="3 per minute")
-    app.test_client_class = Client
-    client = app.test_client()
+def test_the_account_limit_counts_across_addresses(make_app, users):
+    client = limited_app(make_app, LOGIN_LIMIT_PER_ACCOUNT="3 per minute")
     for n in range(3):
-        client.post(
-            "/login",
-            data={"email": users["fellow"].email, "password": "wrong"},
-            environ_base={"REMOTE_ADDR": f"10.0.0.{n + 1}"},
-        )
-    response = client.post(
-        "/login",
-        data={"email": users["fellow"].email, "password": PASSWORD},
-        environ_base={"REMOTE_ADDR": "10.0.0.9"},
-    )
-    assert response.status_code == 429
-    other = client.post(
-        "/login",
-        data={"email": users["faculty"].email, "password": PASSWORD},
-        environ_base={"REMOTE_ADDR": "10.0.0.10"},
-    )
-    assert other.status_code == 302
+        assert sign_in(client, users["fellow"].email, "wrong", f"10.0.0.{n}").status_code == 401
+    assert sign_in(client, users["fellow"].email, address="10.0.0.9").status_code == 429
 
 
-def test_rate_limit_lifts_after_a_minute(make_app, users):
-    app = make_app(RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="3 per minute")
-    app.test_client_class = Client
-    client = app.test_client()
+def test_a_room_behind_one_address_signs_in(make_app, make_user):
+    """Successful sign-ins spend nothing: a whole room shares one hospital address."""
+    client = limited_app(make_app, LOGIN_LIMIT_PER_ADDRESS="3 per minute")
+    for person in [make_user("fellow") for _ in range(12)]:
+        assert sign_in(client, person.email).status_code == 302
+        client.logout()
+
+
+def test_a_spray_across_accounts_from_one_address_is_stopped(make_app, make_user):
+    client = limited_app(make_app, LOGIN_LIMIT_PER_ADDRESS="5 per minute")
+    people = [make_user("fellow") for _ in range(7)]
+    answers = [sign_in(client, person.email, "Summer2026!").status_code for person in people]
+    assert answers == [401] * 5 + [429] * 2
+    elsewhere = sign_in(client, people[0].email, address="10.9.9.9")
+    assert elsewhere.status_code == 302
+
+
+def test_a_form_that_does_not_validate_counts_as_a_failure(make_app, users):
+    client = limited_app(make_app, LOGIN_LIMIT_PER_ACCOUNT="2 per minute")
+    for _ in range(2):
+        assert client.post("/login", data={"email": users["fellow"].email}).status_code == 400
+    assert sign_in(client, users["fellow"].email).status_code == 429
+
+
+def test_the_limit_lifts_when_its_window_ends(make_app, users):
+    client = limited_app(make_app, LOGIN_LIMIT_PER_ACCOUNT="3 per minute")
     start = datetime(2026, 9, 1, 12, tzinfo=UTC)
     with time_machine.travel(start, tick=False):
         for _ in range(4):
@@ -403,3 +418,15 @@ def test_rate_limit_lifts_after_a_minute(make_app, users):
         assert last.status_code == 429
     with time_machine.travel(start + timedelta(minutes=2), tick=False):
         assert sign_in(client, users["fellow"].email).status_code == 302
+
+
+def test_the_limits_count_in_a_file_every_app_shares(make_app, users, tmp_path):
+    """Two apps on one storage file (as two gunicorn workers are) see one count."""
+    uri = f"sqlite:///{tmp_path / 'limits.sqlite'}"
+    one = limited_app(make_app, RATELIMIT_STORAGE_URI=uri, LOGIN_LIMIT_PER_ACCOUNT="4/minute")
+    for _ in range(2):
+        assert sign_in(one, users["fellow"].email, "wrong").status_code == 401
+    two = limited_app(make_app, RATELIMIT_STORAGE_URI=uri, LOGIN_LIMIT_PER_ACCOUNT="4/minute")
+    for _ in range(2):
+        assert sign_in(two, users["fellow"].email, "wrong").status_code == 401
+    assert sign_in(two, users["fellow"].email).status_code == 429

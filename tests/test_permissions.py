@@ -36,6 +36,8 @@ MATRIX = [
     ("GET", "/account/password", SIGNED_IN),
     ("POST", "/account/password", SIGNED_IN_FORM),
     ("GET", "/me", statuses(302, 302, 302, 302, 302)),
+    ("POST", "/account/sign-out-everywhere", dict.fromkeys(ROLES, 302)),
+    ("POST", "/people/{other}/sign-out-everywhere", COORDINATOR_ACTION),
     ("GET", "/people", COORDINATOR),
     ("POST", "/people", COORDINATOR_FORM),
     ("GET", "/people/import", COORDINATOR),

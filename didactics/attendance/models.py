@@ -84,3 +84,25 @@ class AttendanceChange(db.Model):
 
     def __repr__(self) -> str:
         return f"<AttendanceChange {self.user_id} {self.old_status}->{self.new_status}>"
+
+
+class CheckinRefusal(db.Model):
+    """Wrong check-in codes a person sent while a session was open, so a pattern shows.
+
+    A typed code names no session, so it counts against every session open at the time.
+    """
+
+    __tablename__ = "checkin_refusals"
+    __table_args__ = (sa.UniqueConstraint("session_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(sa.ForeignKey("sessions.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    count: Mapped[int] = mapped_column(default=0)
+    first_dt: Mapped[datetime]
+    last_dt: Mapped[datetime]
+
+    user: Mapped["User"] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<CheckinRefusal session={self.session_id} user={self.user_id} {self.count}>"

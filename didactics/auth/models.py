@@ -1,8 +1,9 @@
 """People: accounts, roles and what each role may do."""
 
 import enum
+import hashlib
 import secrets
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from didactics.extensions import db
-from didactics.models import TimestampMixin, str_enum
+from didactics.models import TimestampMixin, str_enum, utcnow
 
 
 class Role(enum.StrEnum):
@@ -61,9 +62,17 @@ class User(UserMixin, TimestampMixin, db.Model):
     # No longer expected after this date (graduated); None = still here.
     ends_on: Mapped[date | None]
     feed_token: Mapped[str] = mapped_column(sa.String(64), unique=True, default=new_feed_token)
+    # The sign-in this request came with (set by the user loader, or when signing in): what
+    # Flask-Login keeps in the session and the remember cookie, through ``get_id``.
+    sign_in_key = None  # str | None; not a column
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email} {self.role}>"
+
+    def get_id(self) -> str:
+        if self.sign_in_key is None:
+            return str(self.id)
+        return f"{self.id}:{self.sign_in_key}"
 
     # -- passwords -------------------------------------------------------------------------------
     def set_password(self, password: str) -> None:
@@ -103,3 +112,61 @@ class User(UserMixin, TimestampMixin, db.Model):
     @property
     def first_name(self) -> str:
         return self.name.split()[0] if self.name else self.email
+
+
+# First match wins: an iPad's agent also says "Mac OS X", Edge's also says "Chrome".
+DEVICE_NAMES = [
+    ("iPhone", "iPhone"), ("iPad", "iPad"), ("Android", "Android"), ("Windows", "Windows"),
+    ("Macintosh", "Mac"), ("CrOS", "Chromebook"), ("Linux", "Linux"),
+]  # fmt: skip
+BROWSER_NAMES = [
+    ("Edg/", "Edge"), ("Firefox/", "Firefox"), ("FxiOS", "Firefox"), ("CriOS", "Chrome"),
+    ("Chrome/", "Chrome"), ("Safari/", "Safari"),
+]  # fmt: skip
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class SignIn(db.Model):
+    """One device or browser signed in as a person: its session and remember cookies name it.
+
+    Signing out ends this one; a password change ends the others; "sign out everywhere" ends
+    all. Only a hash of the key is kept, so a copy of the database opens no one's account.
+
+    A row without a key stands for the cookies made before sign-ins were kept (they name the
+    person alone): they still open the app, so phones stay signed in across the upgrade, until
+    the person signs out, changes their password or signs out everywhere, which ends them all.
+    """
+
+    __tablename__ = "sign_ins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    created_dt: Mapped[datetime] = mapped_column(default=utcnow)
+    # What the browser said it was, to tell devices apart on the person's page.
+    user_agent: Mapped[str] = mapped_column(sa.String(200), default="")
+
+    def __repr__(self) -> str:
+        return f"<SignIn {self.id} of user {self.user_id}>"
+
+    @property
+    def device(self) -> str:
+        """'iPhone, Safari', 'Windows, Edge': enough to tell one's devices apart."""
+        if self.key_hash is None:
+            return "Signed in before this device list was kept"
+        agent = self.user_agent
+        system = next((name for token, name in DEVICE_NAMES if token in agent), "Unknown device")
+        browser = next((name for token, name in BROWSER_NAMES if token in agent), "")
+        return f"{system}, {browser}" if browser else system
+
+    @classmethod
+    def start(cls, user: User, user_agent: str = "") -> "SignIn":
+        """A new sign-in for ``user``; its key goes to the cookies, only its hash to the row."""
+        key = secrets.token_urlsafe(24)
+        user.sign_in_key = key
+        sign_in = cls(user_id=user.id, key_hash=key_hash(key), user_agent=user_agent[:200])
+        db.session.add(sign_in)
+        return sign_in

@@ -1,31 +1,44 @@
 """Sign in, sign out, set a password from a one-time link, change one's password."""
 
 from flask import current_app, flash, redirect, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 from sqlalchemy import bindparam, func, select
 
-from didactics.auth import bp
+from didactics.auth import bp, signins
 from didactics.auth.forms import ChangePasswordForm, LoginForm, SetPasswordForm
-from didactics.auth.models import User
-from didactics.auth.util import LinkError, user_for_token
+from didactics.auth.models import SignIn, User, key_hash
+from didactics.auth.util import LinkError, coordinator_required, user_for_token
 from didactics.extensions import db, limiter, login_manager
 from didactics.program.models import Program, remember_program
-from didactics.web import is_htmx, render, safe_next
+from didactics.web import is_htmx, page_sections, render, safe_next
 
-# The first query of every signed-in request, built once: the person, and the program row that
-# nearly every page needs too.
-SIGNED_IN = (
+# The first query of every signed-in request, built once: the person, if this device's sign-in
+# is still theirs, and the program row that nearly every page needs too.
+_PERSON = (
     select(User, Program).outerjoin(Program, Program.id == 1).where(User.id == bindparam("id"))
 )
+SIGNED_IN = _PERSON.join(
+    SignIn, (SignIn.user_id == User.id) & (SignIn.key_hash == bindparam("key_hash"))
+)
+# Cookies from before sign-ins were kept name the person alone (see SignIn).
+SIGNED_IN_BEFORE = _PERSON.join(SignIn, (SignIn.user_id == User.id) & SignIn.key_hash.is_(None))
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
+def load_user(cookie_id: str) -> User | None:
+    """The person a session or remember cookie names, while that sign-in lasts."""
+    user_id, _, key = cookie_id.partition(":")
+    if not user_id.isdigit() or len(user_id) > 10 or len(key) > 64:
         return None
-    row = db.session.execute(SIGNED_IN, {"id": int(user_id)}).one_or_none()
+    if key:
+        row = db.session.execute(
+            SIGNED_IN, {"id": int(user_id), "key_hash": key_hash(key)}
+        ).one_or_none()
+    else:
+        row = db.session.execute(SIGNED_IN_BEFORE, {"id": int(user_id)}).one_or_none()
     if row is None or not row.User.is_active:
         return None
+    row.User.sign_in_key = key or None
     if row.Program is not None:
         remember_program(row.Program)
     return row.User
@@ -44,17 +57,27 @@ def unauthorized():
     return redirect(target)
 
 
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
-def _email_key() -> str:
+def _account_key() -> str:
     return "login-email:" + (request.form.get("email") or "").strip().lower()[:254]
 
 
+def _failed(response) -> bool:
+    """Only failures count: a wrong password, a deactivated account, a form that did not
+    validate. A room signing in from one address spends nothing."""
+    return response.status_code in (400, 401, 403)
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
-@limiter.limit(_login_limit, methods=["POST"], key_func=_email_key)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"],
+    methods=["POST"],
+    deduct_when=_failed,
+    scope="login-address",
+)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"], methods=["POST"],
+    key_func=_account_key, deduct_when=_failed, scope="login-account",
+)  # fmt: skip
 def login():
     form = LoginForm()
     if request.method == "GET":
@@ -75,7 +98,7 @@ def login():
             )
             status = 403
         else:
-            login_user(user, remember=form.remember.data)
+            signins.start(user, remember=form.remember.data)
             return redirect(safe_next(form.next.data, url_for("core.home")))
     elif request.method == "POST":
         status = 400
@@ -84,9 +107,33 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    if current_user.is_authenticated:
+        signins.end_this(current_user)
     logout_user()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.post("/account/sign-out-everywhere")
+@login_required
+def sign_out_everywhere():
+    signins.end_all(current_user)
+    db.session.commit()
+    logout_user()
+    flash("You are signed out on every device, this one too.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.post("/people/<int:person_id>/sign-out-everywhere")
+@coordinator_required
+def sign_person_out(person_id: int):
+    person = db.get_or_404(User, person_id)
+    if person.id == current_user.id:
+        return sign_out_everywhere()
+    signins.end_all(person)
+    db.session.commit()
+    flash(f"{person.name} is signed out on every device.", "success")
+    return redirect(url_for("people.person", person_id=person.id))
 
 
 @bp.route("/set-password/<token>", methods=["GET", "POST"])
@@ -98,9 +145,9 @@ def set_password(token: str):
     form = SetPasswordForm()
     if form.validate_on_submit():
         user.set_password(form.password.data)
-        db.session.commit()
+        signins.end_all(user)  # whoever held the old password is signed out
         logout_user()
-        login_user(user, remember=True)
+        signins.start(user, remember=True)
         flash("Your password is set. Welcome!", "success")
         return redirect(url_for("core.home"))
     status = 400 if request.method == "POST" else 200
@@ -116,8 +163,23 @@ def change_password():
             form.current.errors.append("That is not your current password.")
         else:
             current_user.set_password(form.password.data)
+            signins.end_others(current_user)
             db.session.commit()
-            flash("Your password has been changed.", "success")
+            flash("Your password has been changed. Other devices must sign in again.", "success")
             return redirect(url_for("core.home"))
     status = 400 if request.method == "POST" else 200
     return render("auth/change_password.html", form=form, status=status)
+
+
+@page_sections.register("person", "auth/_sign_ins.html")
+def person_sign_ins(person: User, viewer) -> dict | None:
+    """Where the person is signed in, for them and the coordinator (a lost phone)."""
+    if viewer.id != person.id and not viewer.is_coordinator:
+        return None
+    is_me = viewer.id == person.id
+    return {
+        "person": person,
+        "sign_ins": signins.of(person),
+        "is_me": is_me,
+        "this_key_hash": key_hash(viewer.sign_in_key) if is_me and viewer.sign_in_key else None,
+    }

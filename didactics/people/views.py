@@ -5,6 +5,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from didactics.auth import signins
 from didactics.auth.models import Role, Track, User
 from didactics.auth.util import coordinator_required, set_password_url
 from didactics.csvfiles import uploaded_text
@@ -113,6 +114,7 @@ def deactivate(person_id: int):
         flash("You cannot deactivate your own account.", "error")
     else:
         person.is_active = False
+        signins.end_all(person)  # so reactivating them later brings back no old cookie
         db.session.commit()
         flash(f"{person.name} can no longer sign in. Their history is kept.", "success")
     return redirect(url_for("people.index"))
