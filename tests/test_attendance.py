@@ -114,7 +114,9 @@ def test_typed_codes_are_normalised(typed, expected):
 def test_window_edges_and_the_late_threshold(app, client, users, lecture, minutes, outcome, clock):
     client.login(users["fellow"])
     clock(minutes)
-    response = client.post(f"/checkin/{lecture.id}/{code(lecture.id, minutes)}")
+    response = client.post(
+        f"/checkin/{lecture.id}/{code(lecture.id, minutes)}", follow_redirects=True
+    )
     body = response.get_data(as_text=True)
     rows = records(app, lecture.id)
     if outcome in ("present", "late"):
@@ -129,9 +131,9 @@ def test_window_edges_and_the_late_threshold(app, client, users, lecture, minute
 def test_second_tap_changes_nothing(app, client, users, lecture, clock):
     client.login(users["fellow"])
     clock(1)
-    first = client.post(f"/checkin/{lecture.id}/{code(lecture.id, 1)}")
+    first = client.post(f"/checkin/{lecture.id}/{code(lecture.id, 1)}", follow_redirects=True)
     clock(20)
-    second = client.post(f"/checkin/{lecture.id}/{code(lecture.id, 20)}")
+    second = client.post(f"/checkin/{lecture.id}/{code(lecture.id, 20)}", follow_redirects=True)
     assert "You are checked in" in first.get_data(as_text=True)
     assert "You are already checked in" in second.get_data(as_text=True)
     (row,) = records(app, lecture.id)
@@ -231,7 +233,9 @@ def test_typing_the_code_on_the_check_in_page(app, client, users, lecture, clock
     page = client.get("/checkin").get_data(as_text=True)
     assert "Buprenorphine" in page and f"/sessions/{lecture.id}" in page
     typed = code(lecture.id, -5)
-    response = client.post("/checkin", data={"code": f"{typed[:3]} {typed[3:]}"})
+    response = client.post(
+        "/checkin", data={"code": f"{typed[:3]} {typed[3:]}"}, follow_redirects=True
+    )
     assert "You are checked in" in response.get_data(as_text=True)
     bad = client.post("/checkin", data={"code": "abc"})
     assert bad.status_code == 400 and "six digits" in bad.get_data(as_text=True)
@@ -525,7 +529,9 @@ def test_marked_absent_beforehand_and_came_after_all(app, client, users, lecture
     client.logout()
     client.login(fellow)
     clock(2)
-    page = client.post(f"/checkin/{lecture.id}/{code(lecture.id, 2)}").get_data(as_text=True)
+    page = client.post(
+        f"/checkin/{lecture.id}/{code(lecture.id, 2)}", follow_redirects=True
+    ).get_data(as_text=True)
     assert "You are checked in" in page
     (row,) = records(app, lecture.id)
     assert row.status == AttendanceStatus.PRESENT and row.changed_by_id is None

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
 from didactics import transactions
-from didactics.attendance import codes
+from didactics.attendance import codes, guard
 from didactics.attendance.models import (
     Attendance,
     AttendanceChange,
@@ -38,10 +38,22 @@ LONGEST_SESSION = timedelta(hours=24)
 
 
 class CheckinError(Exception):
-    def __init__(self, message: str, status: int = 400):
+    """Why a check-in did not happen. ``wrong_code_for``: the sessions a wrong code counts
+    against (the caller tallies them once it has rolled back); ``retry_after``: seconds to wait."""
+
+    def __init__(self, message: str, status: int = 400, wrong_code_for: list[int] | None = None,
+                 retry_after: int | None = None):  # fmt: skip
         super().__init__(message)
         self.message = message
         self.status = status
+        self.wrong_code_for = wrong_code_for or []
+        self.retry_after = retry_after
+
+
+def _not_too_many(user: User, address: str | None = None) -> None:
+    seconds = guard.wait(user.id, address)
+    if seconds:
+        raise CheckinError(guard.too_many_message(seconds), 429, retry_after=seconds)
 
 
 def step() -> int:
@@ -145,10 +157,13 @@ def check_in(
     code = codes.normalise(typed_code)
     if code is None:
         raise CheckinError("The code is six digits, like 123 456.")
+    _not_too_many(user)
     if not codes.is_valid(secret(), session.id, code, now, step()):
+        guard.spend(user.id)
         raise CheckinError(
             "That code is not right or has expired: codes change every "
-            f"{step()} seconds. Type the code on the screen now."
+            f"{step()} seconds. Type the code on the screen now.",
+            wrong_code_for=[session.id],
         )
     status = AttendanceStatus.LATE if now > late_after(session) else AttendanceStatus.PRESENT
     existing = _record_of(session, user) if record is False else record
@@ -301,18 +316,28 @@ def session_with_record(session_id: int, user: User) -> tuple[Session, Attendanc
     return None if row is None else (row[0], row[1])
 
 
-def check_in_by_code(user: User, typed_code: str | None) -> tuple[Session, CheckinResult]:
-    """The typed code names the session: try it against every session open now."""
+def check_in_by_code(
+    user: User, typed_code: str | None, address: str | None = None
+) -> tuple[Session, CheckinResult]:
+    """The typed code names the session: try it against every session open now.
+
+    Wrong codes are limited per person and per ``address`` (the typed form is the easiest
+    to script).
+    """
     code = codes.normalise(typed_code)
     if code is None:
         raise CheckinError("The code is six digits, like 123 456.")
+    _not_too_many(user, address)
     now = utcnow()
-    for session in open_sessions(now):
+    sessions = open_sessions(now)
+    for session in sessions:
         if codes.is_valid(secret(), session.id, code, now, step()):
             return session, check_in(session, user, code)
+    guard.spend(user.id, address)
     raise CheckinError(
         "That code does not match a session open for check-in now. Codes change every "
-        f"{step()} seconds: type the one on the screen."
+        f"{step()} seconds: type the one on the screen.",
+        wrong_code_for=[s.id for s in sessions],
     )
 
 

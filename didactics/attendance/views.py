@@ -9,7 +9,7 @@ from flask import Response, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from didactics import transactions
-from didactics.attendance import bp, counting, services
+from didactics.attendance import bp, counting, guard, services
 from didactics.attendance.charts import bar_chart, trend_chart
 from didactics.attendance.models import Attendance, AttendanceStatus
 from didactics.attendance.services import CheckinError
@@ -76,46 +76,92 @@ def checkin():
     return render("attendance/checkin.html", sessions=sessions, mine=mine, problem=None)
 
 
+def _refused(error: CheckinError, render_page) -> Response:
+    """Answer a refused check-in: roll back, count a wrong code against its sessions (a write
+    of its own, after the rollback), then the page; a 429 says when to try again."""
+    db.session.rollback()
+    if error.wrong_code_for:
+        transactions.start_writing()
+        guard.tally(current_user.id, error.wrong_code_for)
+        response = transactions.commit_then_render(lambda: render_page(error))
+    else:
+        response = render_page(error)
+    if error.retry_after:
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
 @bp.post("/checkin")
 @reads_first
 @login_required
 def checkin_typed():
+    code = request.form.get("code")
     try:
-        session, result = services.check_in_by_code(current_user, request.form.get("code"))
+        session, result = services.check_in_by_code(current_user, code, request.remote_addr)
     except CheckinError as error:
-        db.session.rollback()
-        sessions = services.open_sessions()
-        return render(
-            "attendance/checkin.html", sessions=sessions, mine=set(), problem=error.message,
-            code=request.form.get("code", "")[:20], status=error.status,
+        return _refused(
+            error,
+            lambda error: render(
+                "attendance/checkin.html", sessions=services.open_sessions(), mine=set(),
+                problem=error.message, code=(code or "")[:20], status=error.status,
+            ),
         )  # fmt: skip
     return _confirm(session, result)
 
 
 def _confirm(session: Session, result) -> Response:
-    """The confirmation, answered only once the record is saved, rendered from the objects
-    already loaded (nothing is read again)."""
-    return transactions.commit_then_render(lambda: _checked_in(session, result))
+    """The confirmation, answered only once the record is saved. htmx gets the card, rendered
+    from the objects already loaded (nothing is read again); a plain form post is sent on to
+    the confirmation page, so reloading it does not post again."""
+    if is_htmx():
+        return transactions.commit_then_render(lambda: _checked_in(session, result))
+    target = url_for("attendance.checked_in", session_id=session.id, first=int(result.new) or None)
+    return transactions.commit_then_render(lambda: redirect(target, 303))
+
+
+@bp.get("/checkin/done/<int:session_id>")
+@login_required
+def checked_in(session_id: int):
+    found = services.session_with_record(session_id, current_user)
+    if found is None:
+        _gone()
+    session, record = found
+    if record is None or record.status not in (AttendanceStatus.PRESENT, AttendanceStatus.LATE):
+        return redirect(url_for("attendance.checkin"))
+    result = services.CheckinResult(record, new=request.args.get("first") == "1")
+    sections = page_sections.collect("checked_in", session, current_user, record)
+    return render("attendance/checked_in.html", session=session, result=result, sections=sections)
 
 
 @bp.get("/checkin/<int:session_id>/<code>")
 @login_required
 def checkin_link(session_id: int, code: str):
-    """The QR code's target. A GET changes nothing: link previewers follow GETs."""
+    """The QR code's target. A GET changes nothing in the app's data: link previewers follow
+    GETs. A wrong code still counts against the person's limit (a GET must not be a way to try
+    codes without one)."""
     session = _session(session_id)
     record = _my_record(session)
-    problem = None
+    problem, wait = None, None
     now = utcnow()
     if not services.is_open(session, now):
         problem = services._why_closed(session, now)
-    elif services.codes.normalise(code) is None or not services.codes.is_valid(
-        services.secret(), session.id, services.codes.normalise(code), now, services.step()
-    ):
-        problem = "This code has expired: type the code on the screen now."
-    return render(
+    elif record is None or record.status not in (AttendanceStatus.PRESENT, AttendanceStatus.LATE):
+        wait = guard.wait(current_user.id)
+        normal = services.codes.normalise(code)
+        if wait:
+            problem = guard.too_many_message(wait)
+        elif normal is None or not services.codes.is_valid(
+            services.secret(), session.id, normal, now, services.step()
+        ):
+            guard.spend(current_user.id)
+            problem = "This code has expired: type the code on the screen now."
+    response = render(
         "attendance/checkin_link.html", session=session, code=code[:12], record=record,
-        problem=problem,
+        problem=problem, status=429 if wait else 200,
     )  # fmt: skip
+    if wait:
+        response.headers["Retry-After"] = str(wait)
+    return response
 
 
 @bp.post("/checkin/<int:session_id>/<code>")
@@ -130,10 +176,12 @@ def checkin_link_post(session_id: int, code: str):
     try:
         result = services.check_in(session, current_user, typed, record)
     except CheckinError as error:
-        db.session.rollback()
-        return render(
-            "attendance/checkin_link.html", block="card", session=session, code=code[:12],
-            record=_my_record(session), problem=error.message, status=error.status,
+        return _refused(
+            error,
+            lambda error: render(
+                "attendance/checkin_link.html", block="card", session=session, code=code[:12],
+                record=_my_record(session), problem=error.message, status=error.status,
+            ),
         )  # fmt: skip
     return _confirm(session, result)
 
@@ -290,6 +338,8 @@ def session_attendance(session: Session, viewer) -> dict | None:
             roster=roster,
             markable=markable,
             history=services.history(session)[:50],
+            refusals=guard.refusals(session.id),
+            wrong_code_limit=guard.PER_PERSON.describe("wrong codes"),
             others=[
                 p
                 for p in db.session.scalars(
