@@ -4,6 +4,7 @@ session page, CSV and rotation-calendar imports, bad input, permissions."""
 import csv
 import http.server
 import io
+import re
 import socket
 import threading
 from datetime import date, time, timedelta
@@ -203,6 +204,39 @@ def test_a_fellow_asks_and_the_coordinator_approves(app, client, users, frozen):
     assert [e.action for e in trail] == ["create", "update"]
     assert trail[1].changes["status"] == ["requested", "approved"]
     assert trail[1].actor_id == users["coordinator"].id
+
+
+def approved_list(body: str) -> str:
+    match = re.search(r"<section[^>]*>\s*<h2>Approved, recent and ahead</h2>.*?</section>", body,
+                      re.S)  # fmt: skip
+    assert match, "no approved list"
+    return match.group(0)
+
+
+def test_a_decision_in_place_brings_the_approved_list_up_to_date(app, client, users, frozen):
+    client.login(users["fellow"])
+    client.post("/away", data=REQUEST)
+    client.post("/away", data={**REQUEST, "first_day": "2026-12-21", "last_day": "2026-12-22",
+                               "note": "Wedding"})  # fmt: skip
+    vacation, wedding = periods(app)
+    client.logout()
+    client.login(users["coordinator"])
+    page = client.get("/away/manage").get_data(True)
+    assert "hx-swap-oob" not in page and "No approved away time" in approved_list(page)
+    body = client.post(f"/away/{vacation.id}/approve", headers={"HX-Request": "true"}).get_data(
+        True
+    )
+    assert body.lstrip().startswith(f'<li class="row" id="away-{vacation.id}">')
+    listed = approved_list(body)
+    assert 'hx-swap-oob="true"' in listed and f'id="approved-{vacation.id}"' in listed
+    assert "Family" in listed
+    body = client.post(f"/away/{wedding.id}/decline", headers={"HX-Request": "true"}).get_data(True)
+    listed = approved_list(body)
+    assert f'id="approved-{vacation.id}"' in listed and "Wedding" not in listed
+    # Without JavaScript the form posts, and the page it comes back to says the same.
+    page = client.get("/away/manage").get_data(True)
+    assert f'id="approved-{vacation.id}"' in approved_list(page)
+    assert "hx-swap-oob" not in page and page.count(f'id="away-{vacation.id}"') == 0
 
 
 @pytest.mark.parametrize(
