@@ -6,8 +6,10 @@ import http.server
 import io
 import re
 import socket
+import ssl
 import threading
 from datetime import date, time, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -543,17 +545,18 @@ def test_a_huge_recurring_event_is_refused(app, rotation_people, frozen):
     assert preview.problems and "more than 5000 events" in preview.problems[0]
 
 
-@pytest.fixture
-def calendar_server():
+def serve_calendars(tls: ssl.SSLContext | None = None):
     """Serves ``files`` (calendars) and ``routes`` (path: status, headers, body) on a loopback
-    port, as a hospital's calendar server would; ``hits`` are the paths asked for."""
+    port, as a hospital's calendar server would; ``hits`` are the paths asked for, ``hosts``
+    the Host headers, ``names`` the TLS server names (SNI) clients gave."""
     files: dict[str, bytes] = {}
     routes: dict[str, tuple[int, dict, bytes]] = {}
-    hits: list[str] = []
+    hits, hosts, names = [], [], []
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             hits.append(self.path)
+            hosts.append(self.headers["Host"])
             if self.path in routes:
                 status, headers, body = routes[self.path]
             elif self.path in files:
@@ -571,14 +574,43 @@ def calendar_server():
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        tls.sni_callback = lambda sock, name, context: names.append(name)
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    server.files, server.routes, server.hits = files, routes, hits
-    server.url = f"http://127.0.0.1:{server.server_port}"
+    server.files, server.routes, server.hits, server.hosts, server.names = (
+        files, routes, hits, hosts, names)  # fmt: skip
+    server.url = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_port}"
     yield server
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)
+
+
+@pytest.fixture
+def calendar_server():
+    yield from serve_calendars()
+
+
+# A certificate for the name calendar.test (self-signed, valid 2000-2100), key included.
+TEST_CERTIFICATE = Path(__file__).parent / "data" / "calendar-test.pem"
+
+
+@pytest.fixture
+def tls_calendar_server(monkeypatch):
+    """An https server with a certificate for calendar.test, which the fetch trusts."""
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(TEST_CERTIFICATE)
+    default_context = ssl.create_default_context
+
+    def trusting_the_test_certificate(*args, **kwargs):
+        context = default_context(*args, **kwargs)
+        context.load_verify_locations(TEST_CERTIFICATE)
+        return context
+
+    monkeypatch.setattr(ssl, "create_default_context", trusting_the_test_certificate)
+    yield from serve_calendars(server_side)
 
 
 @pytest.fixture
@@ -652,6 +684,22 @@ def test_a_published_calendar_is_read_again_on_demand(
         response = client.post("/away/calendars", data={"url": typed})
         assert response.status_code == 400 and "must start with https://" in response.get_data(True)
     assert len(periods(app)) == 5
+
+
+def test_https_goes_to_the_checked_address_and_still_checks_the_name(
+    app, tls_calendar_server, intranet, resolves, connects
+):
+    resolves["calendar.test"] = ["127.0.0.1"]
+    port = tls_calendar_server.server_port
+    tls_calendar_server.files["/rotations.ics"] = ROTATION.encode()
+    with app.app_context():
+        data = importing.fetch(f"webcal://calendar.test:{port}/rotations.ics")
+    assert data == ROTATION.encode() and connects == [("127.0.0.1", port)]
+    assert tls_calendar_server.names == ["calendar.test"]  # SNI: the name, not the address
+    assert tls_calendar_server.hosts == [f"calendar.test:{port}"]
+    # The certificate is for the name: the same server by its address is not trusted.
+    assert fetch_problem(app, f"https://127.0.0.1:{port}/rotations.ics") == importing.UNREADABLE
+    assert tls_calendar_server.hits == ["/rotations.ics"]
 
 
 # Every spelling of the loopback address, and a name for it.

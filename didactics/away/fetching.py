@@ -128,6 +128,10 @@ class _Connection(http.client.HTTPConnection):
 class _TLSConnection(http.client.HTTPSConnection, _Connection):
     """HTTPSConnection.connect wraps whatever _Connection.connect opened (see the MRO)."""
 
+    def connect(self):
+        super().connect()
+        self.vetted = self.sock  # the TLS socket: the plain one it wrapped is detached
+
 
 def get(
     url: str,
@@ -147,6 +151,9 @@ def get(
     ends = time.monotonic() + deadline
     context = ssl.create_default_context()
     for _ in range(MAX_REDIRECTS + 1):
+        left = ends - time.monotonic()
+        if left <= 0:
+            raise FetchError("the redirects took longer than the fetch may")
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
@@ -160,9 +167,9 @@ def get(
         if not host:
             raise FetchError("the address names no host")
         if scheme == "https":
-            connection = _TLSConnection(host, port, timeout=timeout, context=context)
+            connection = _TLSConnection(host, port, timeout=min(timeout, left), context=context)
         else:
-            connection = _Connection(host, port, timeout=timeout)
+            connection = _Connection(host, port, timeout=min(timeout, left))
         connection.allowed = allowed
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         response = None
