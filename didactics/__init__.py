@@ -53,6 +53,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         options.pop("pool_pre_ping", None)
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     check_secret_key(app)
+    check_calendar_networks(app)
     configure_htmx(app)
     if app.config["HTTPS"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -121,6 +122,18 @@ def check_secret_key(app: Flask) -> None:
             "SECRET_KEY is not set: export SECRET_KEY=$(python -c 'import secrets; "
             "print(secrets.token_hex(32))') or put SECRET_KEY = '...' in instance/config.py"
         )
+
+
+def check_calendar_networks(app: Flask) -> None:
+    from didactics.away.fetching import parse_networks
+
+    try:
+        parse_networks(app.config["CALENDAR_FETCH_ALLOWED_NETWORKS"])
+    except ValueError as error:
+        raise ConfigError(
+            f"CALENDAR_FETCH_ALLOWED_NETWORKS: {error}; give a JSON list, e.g. "
+            """DIDACTICS_CALENDAR_FETCH_ALLOWED_NETWORKS='["10.20.0.0/16"]'"""
+        ) from None
 
 
 def configure_htmx(app: Flask) -> None:

@@ -49,3 +49,6 @@ class Defaults:
     # CSRF tokens live as long as the signed-in session; a form left open all day still posts.
     WTF_CSRF_TIME_LIMIT = None
     MAX_CONTENT_LENGTH = 5 * 1024 * 1024
+    # Rotation calendars are read from public addresses only, and from these networks (CIDRs,
+    # e.g. ["10.20.0.0/16"]) when the hospital publishes its calendar on an intranet host.
+    CALENDAR_FETCH_ALLOWED_NETWORKS: list[str] = []

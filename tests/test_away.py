@@ -4,13 +4,18 @@ session page, CSV and rotation-calendar imports, bad input, permissions."""
 import csv
 import http.server
 import io
+import re
+import socket
+import ssl
 import threading
 from datetime import date, time, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 import time_machine
 
+from didactics import ConfigError, create_app
 from didactics.attendance import counting
 from didactics.attendance.models import Attendance, AttendanceStatus
 from didactics.audit.models import AuditEvent
@@ -201,6 +206,39 @@ def test_a_fellow_asks_and_the_coordinator_approves(app, client, users, frozen):
     assert [e.action for e in trail] == ["create", "update"]
     assert trail[1].changes["status"] == ["requested", "approved"]
     assert trail[1].actor_id == users["coordinator"].id
+
+
+def approved_list(body: str) -> str:
+    match = re.search(r"<section[^>]*>\s*<h2>Approved, recent and ahead</h2>.*?</section>", body,
+                      re.S)  # fmt: skip
+    assert match, "no approved list"
+    return match.group(0)
+
+
+def test_a_decision_in_place_brings_the_approved_list_up_to_date(app, client, users, frozen):
+    client.login(users["fellow"])
+    client.post("/away", data=REQUEST)
+    client.post("/away", data={**REQUEST, "first_day": "2026-12-21", "last_day": "2026-12-22",
+                               "note": "Wedding"})  # fmt: skip
+    vacation, wedding = periods(app)
+    client.logout()
+    client.login(users["coordinator"])
+    page = client.get("/away/manage").get_data(True)
+    assert "hx-swap-oob" not in page and "No approved away time" in approved_list(page)
+    body = client.post(f"/away/{vacation.id}/approve", headers={"HX-Request": "true"}).get_data(
+        True
+    )
+    assert body.lstrip().startswith(f'<li class="row" id="away-{vacation.id}">')
+    listed = approved_list(body)
+    assert 'hx-swap-oob="true"' in listed and f'id="approved-{vacation.id}"' in listed
+    assert "Family" in listed
+    body = client.post(f"/away/{wedding.id}/decline", headers={"HX-Request": "true"}).get_data(True)
+    listed = approved_list(body)
+    assert f'id="approved-{vacation.id}"' in listed and "Wedding" not in listed
+    # Without JavaScript the form posts, and the page it comes back to says the same.
+    page = client.get("/away/manage").get_data(True)
+    assert f'id="approved-{vacation.id}"' in approved_list(page)
+    assert "hx-swap-oob" not in page and page.count(f'id="away-{vacation.id}"') == 0
 
 
 @pytest.mark.parametrize(
@@ -507,36 +545,122 @@ def test_a_huge_recurring_event_is_refused(app, rotation_people, frozen):
     assert preview.problems and "more than 5000 events" in preview.problems[0]
 
 
-@pytest.fixture
-def calendar_server():
-    """Serves ``files`` on a loopback port, as a hospital's calendar server would."""
+def serve_calendars(tls: ssl.SSLContext | None = None):
+    """Serves ``files`` (calendars) and ``routes`` (path: status, headers, body) on a loopback
+    port, as a hospital's calendar server would; ``hits`` are the paths asked for, ``hosts``
+    the Host headers, ``names`` the TLS server names (SNI) clients gave."""
     files: dict[str, bytes] = {}
+    routes: dict[str, tuple[int, dict, bytes]] = {}
+    hits, hosts, names = [], [], []
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            body = files.get(self.path)
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Type", "text/calendar")
+            hits.append(self.path)
+            hosts.append(self.headers["Host"])
+            if self.path in routes:
+                status, headers, body = routes[self.path]
+            elif self.path in files:
+                status, headers, body = 200, {"Content-Type": "text/calendar"}, files[self.path]
+            else:
+                status, headers, body = 404, {}, b"No such calendar in /srv/internal/calendars"
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            if body is not None:
-                self.wfile.write(body)
+            self.wfile.write(body)
 
         def log_message(self, *args):
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        tls.sni_callback = lambda sock, name, context: names.append(name)
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    server.files = files
-    server.url = f"http://127.0.0.1:{server.server_port}"
+    server.files, server.routes, server.hits, server.hosts, server.names = (
+        files, routes, hits, hosts, names)  # fmt: skip
+    server.url = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_port}"
     yield server
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)
 
 
+@pytest.fixture
+def calendar_server():
+    yield from serve_calendars()
+
+
+# A certificate for the name calendar.test (self-signed, valid 2000-2100), key included.
+TEST_CERTIFICATE = Path(__file__).parent / "data" / "calendar-test.pem"
+
+
+@pytest.fixture
+def tls_calendar_server(monkeypatch):
+    """An https server with a certificate for calendar.test, which the fetch trusts."""
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(TEST_CERTIFICATE)
+    default_context = ssl.create_default_context
+
+    def trusting_the_test_certificate(*args, **kwargs):
+        context = default_context(*args, **kwargs)
+        context.load_verify_locations(TEST_CERTIFICATE)
+        return context
+
+    monkeypatch.setattr(ssl, "create_default_context", trusting_the_test_certificate)
+    yield from serve_calendars(server_side)
+
+
+@pytest.fixture
+def intranet(app):
+    """The test server's network allowed, as a hospital allows its intranet calendar host."""
+    app.config["CALENDAR_FETCH_ALLOWED_NETWORKS"] = ["127.0.0.1/32"]
+
+
+@pytest.fixture
+def connects(monkeypatch):
+    """Every address a socket connects to (the connection is still made)."""
+    seen = []
+    connect = socket.socket.connect
+
+    def spy(sock, address):
+        seen.append(address[:2])
+        return connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", spy)
+    return seen
+
+
+@pytest.fixture
+def resolves(monkeypatch):
+    """``resolves[name] = [ip, ...]``: what ``name`` resolves to (others resolve as usual)."""
+    table: dict[str, list[str]] = {}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host not in table:
+            return real(host, port, *args, **kwargs)
+        return [
+            (socket.AF_INET6, socket.SOCK_STREAM, 6, "", (ip, port, 0, 0))
+            if ":" in ip
+            else (socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))
+            for ip in table[host]
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return table
+
+
+def fetch_problem(app, url: str) -> str:
+    with app.app_context(), pytest.raises(importing.CalendarError) as caught:
+        importing.fetch(url)
+    return str(caught.value)
+
+
 def test_a_published_calendar_is_read_again_on_demand(
-    app, client, users, rotation_people, calendar_server, frozen
+    app, client, users, rotation_people, calendar_server, intranet, frozen
 ):
     calendar_server.files["/rotations.ics"] = ROTATION.encode()
     url = calendar_server.url + "/rotations.ics"
@@ -554,10 +678,190 @@ def test_a_published_calendar_is_read_again_on_demand(
     response = client.post(f"/away/calendars/{calendar_id}/read")
     assert response.status_code == 400 and "larger than 2 MB" in response.get_data(True)
     response = client.post("/away/calendars", data={"url": calendar_server.url + "/gone.ics"})
-    assert response.status_code == 400 and "answered 404" in response.get_data(True)
-    response = client.post("/away/calendars", data={"url": "ftp://example.org/x.ics"})
-    assert response.status_code == 400 and "must start with https://" in response.get_data(True)
+    assert response.status_code == 400 and importing.UNREADABLE in response.get_data(True)
+    assert "/srv/internal" not in response.get_data(True)
+    for typed in ("ftp://example.org/x.ics", "file:///etc/passwd", "gopher://127.0.0.1/"):
+        response = client.post("/away/calendars", data={"url": typed})
+        assert response.status_code == 400 and "must start with https://" in response.get_data(True)
     assert len(periods(app)) == 5
+
+
+def test_https_goes_to_the_checked_address_and_still_checks_the_name(
+    app, tls_calendar_server, intranet, resolves, connects
+):
+    resolves["calendar.test"] = ["127.0.0.1"]
+    port = tls_calendar_server.server_port
+    tls_calendar_server.files["/rotations.ics"] = ROTATION.encode()
+    with app.app_context():
+        data = importing.fetch(f"webcal://calendar.test:{port}/rotations.ics")
+    assert data == ROTATION.encode() and connects == [("127.0.0.1", port)]
+    assert tls_calendar_server.names == ["calendar.test"]  # SNI: the name, not the address
+    assert tls_calendar_server.hosts == [f"calendar.test:{port}"]
+    # The certificate is for the name: the same server by its address is not trusted.
+    assert fetch_problem(app, f"https://127.0.0.1:{port}/rotations.ics") == importing.UNREADABLE
+    assert tls_calendar_server.hits == ["/rotations.ics"]
+
+
+# Every spelling of the loopback address, and a name for it.
+LOOPBACK = ["127.0.0.1", "0x7f000001", "2130706433", "127.1", "0177.0.0.1", "[::1]",
+            "[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "localhost"]  # fmt: skip
+
+
+@pytest.mark.parametrize("host", LOOPBACK)
+def test_loopback_is_refused_in_any_spelling(app, calendar_server, connects, host, caplog):
+    calendar_server.files["/rotations.ics"] = ROTATION.encode()
+    url = f"http://{host}:{calendar_server.server_port}/rotations.ics"
+    assert fetch_problem(app, url) == importing.UNREADABLE
+    assert connects == [] and calendar_server.hits == []
+    assert "not a public address" in caplog.text  # the operator is told why
+
+
+def test_the_coordinator_sees_the_refusal_as_a_plain_message(
+    app, client, users, calendar_server, connects
+):
+    calendar_server.files["/rotations.ics"] = ROTATION.encode()
+    client.login(users["coordinator"])
+    response = client.post("/away/calendars", data={"url": calendar_server.url + "/rotations.ics"})
+    assert response.status_code == 400 and importing.UNREADABLE in response.get_data(True)
+    assert connects == [] and calendar_server.hits == []
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "10.0.0.5", "172.16.4.4", "192.168.1.10", "100.64.0.9",  # private, shared (CGNAT)
+        "169.254.169.254", "fe80::1", "fd00:ec2::254", "fc00::5",  # metadata, link-local, ULA
+        "0.0.0.0", "::", "224.0.0.251", "ff02::1", "240.0.0.1", "255.255.255.255",
+        "::ffff:10.0.0.5", "::ffff:169.254.169.254", "2002:a00:5::1", "64:ff9b::a9fe:a9fe",
+    ],
+)  # fmt: skip
+def test_internal_addresses_are_refused_before_any_connection(app, resolves, connects, address):
+    resolves["calendar.hospital.example"] = [address]
+    assert fetch_problem(app, "https://calendar.hospital.example/r.ics") == importing.UNREADABLE
+    assert connects == []
+
+
+def test_a_name_with_one_internal_address_among_public_ones_is_refused(app, resolves, connects):
+    resolves["calendar.hospital.example"] = ["93.184.215.14", "10.0.0.5"]
+    assert fetch_problem(app, "http://calendar.hospital.example/r.ics") == importing.UNREADABLE
+    assert connects == []
+
+
+def test_the_connection_goes_to_the_address_that_was_checked(app, resolves, monkeypatch):
+    """A second DNS answer (rebinding to 127.0.0.1) is never asked for: the check and the
+    connection use one resolution."""
+    answers = [["93.184.215.14"], ["127.0.0.1"]]
+    asked, connected = [], []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        asked.append(host)
+        ip = answers[min(len(asked), 2) - 1][0]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))]
+
+    def connect(sock, address):
+        connected.append(address)
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    assert fetch_problem(app, "http://rebind.example:8080/r.ics") == importing.UNREADABLE
+    assert asked == ["rebind.example"] and connected == [("93.184.215.14", 8080)]
+
+
+@pytest.mark.parametrize(
+    "location", ["http://[::1]:{port}/rotations.ics", "http://169.254.169.254/latest/meta-data/",
+                 "http://metadata.internal/computeMetadata/v1/", "ftp://127.0.0.1/r.ics",
+                 "file:///etc/passwd"],
+)  # fmt: skip
+def test_a_redirect_to_an_address_not_allowed_is_refused(
+    app, calendar_server, intranet, resolves, connects, location
+):
+    resolves["metadata.internal"] = ["169.254.169.254"]
+    port = calendar_server.server_port
+    calendar_server.files["/rotations.ics"] = ROTATION.encode()
+    calendar_server.routes["/moved"] = (302, {"Location": location.format(port=port)}, b"")
+    assert fetch_problem(app, calendar_server.url + "/moved") == importing.UNREADABLE
+    assert calendar_server.hits == ["/moved"] and connects == [("127.0.0.1", port)]
+
+
+def test_five_redirects_are_followed_and_a_sixth_is_refused(app, calendar_server, intranet, caplog):
+    calendar_server.files["/rotations.ics"] = ROTATION.encode()
+    for n in range(6):
+        calendar_server.routes[f"/r{n}"] = (301, {"Location": f"/r{n + 1}"}, b"")
+    calendar_server.routes["/r6"] = (307, {"Location": calendar_server.url + "/rotations.ics"},
+                                     b"")  # fmt: skip
+    with app.app_context():
+        assert importing.fetch(calendar_server.url + "/r2") == ROTATION.encode()  # 5 redirects
+    calendar_server.hits.clear()
+    assert fetch_problem(app, calendar_server.url + "/r1") == importing.UNREADABLE  # 6
+    assert calendar_server.hits == [f"/r{n}" for n in range(1, 7)]
+    assert "more than 5 redirects" in caplog.text
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts connections and never answers."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def test_every_failure_reads_the_same_and_never_quotes_the_answer(
+    app, client, users, calendar_server, intranet, silent_port, monkeypatch, caplog
+):
+    """A closed port, a port that never answers, an error page and a page that is not a
+    calendar all give one message: the form cannot be used to map the network."""
+    monkeypatch.setattr(importing, "FETCH_TIMEOUT", 0.2)
+    calendar_server.routes["/error"] = (500, {}, b"Traceback: db password=hunter2")
+    calendar_server.routes["/healthz"] = (200, {"Content-Type": "text/plain"}, b"status=ok db=up")
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    client.login(users["coordinator"])
+    addresses = [f"http://127.0.0.1:{closed_port}/r.ics", f"http://127.0.0.1:{silent_port}/r.ics",
+                 calendar_server.url + "/error", calendar_server.url + "/healthz"]  # fmt: skip
+    for url in addresses:
+        response = client.post("/away/calendars", data={"url": url})
+        body = response.get_data(True)
+        assert response.status_code == 400 and importing.UNREADABLE in body, url
+        for word in ("refused", "timed out", "500", "hunter2", "status=ok", "Traceback"):
+            assert word not in body, (url, word)
+    reasons = [r.getMessage() for r in caplog.records if r.name == "didactics.away.importing"]
+    assert len(reasons) == 4
+    assert "Connection refused" in reasons[0] and "timed out" in reasons[1]
+    assert "answered 500" in reasons[2] and "not iCal" in reasons[3]
+    assert all(calendar_server.url + "/" not in r for r in reasons)  # no paths: they hold keys
+
+
+def test_the_allowed_networks_are_read_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("DIDACTICS_INSTANCE", str(tmp_path))
+    monkeypatch.setenv("SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/x.sqlite")
+    monkeypatch.setenv("DIDACTICS_CALENDAR_FETCH_ALLOWED_NETWORKS", '["10.20.0.0/16"]')
+    assert create_app().config["CALENDAR_FETCH_ALLOWED_NETWORKS"] == ["10.20.0.0/16"]
+    monkeypatch.setenv("DIDACTICS_CALENDAR_FETCH_ALLOWED_NETWORKS", '["10.20.0.0/16", "intranet"]')
+    with pytest.raises(ConfigError, match="'intranet' is not a network"):
+        create_app()
+
+
+def test_an_allowed_network_lets_its_addresses_through(app, resolves, monkeypatch):
+    app.config["CALENDAR_FETCH_ALLOWED_NETWORKS"] = ["10.20.0.0/16"]
+    resolves["rotations.hospital.internal"] = ["10.20.3.4"]
+    resolves["payroll.hospital.internal"] = ["10.30.0.1"]
+    connected = []
+
+    def connect(sock, address):  # nothing listens at 10.20.3.4 from here
+        connected.append(address)
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    fetch_problem(app, "http://rotations.hospital.internal/r.ics")
+    assert connected == [("10.20.3.4", 80)]
+    fetch_problem(app, "http://payroll.hospital.internal/r.ics")
+    assert connected == [("10.20.3.4", 80)]
 
 
 # -- permissions ----------------------------------------------------------------------------------

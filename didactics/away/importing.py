@@ -3,18 +3,19 @@ schedules published as iCal (a preview of what is added, changed and removed, by
 
 import csv
 import io
+import logging
 import re
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from urllib.parse import urlsplit
 
 import icalendar
 import recurring_ical_events
 import sqlalchemy as sa
+from flask import current_app
 
 from didactics.auth.models import Role, User
-from didactics.away import services
+from didactics.away import fetching, services
 from didactics.away.models import AwayCalendar, AwayKind, AwayPeriod, AwaySource, AwayStatus
 from didactics.csvfiles import Preview
 from didactics.extensions import db
@@ -173,10 +174,19 @@ def create_from_csv(preview: CsvPreview, by: User) -> int:
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_EVENTS = 5000
-FETCH_TIMEOUT = 10  # seconds
+FETCH_TIMEOUT = 10  # seconds, for each wait on the network
+FETCH_DEADLINE = 30  # seconds, for the whole fetch: a server dripping bytes is cut off
 # Occurrences of recurring events are read from a year back to two years ahead.
 WINDOW_BACK, WINDOW_AHEAD = timedelta(days=366), timedelta(days=731)
 EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+UNREADABLE = (
+    "The calendar could not be read from that address. Check the address, or download the "
+    "file and upload it instead."
+)
+
+log = logging.getLogger(__name__)
 
 
 class CalendarError(Exception):
@@ -184,26 +194,43 @@ class CalendarError(Exception):
 
 
 def fetch(url: str) -> bytes:
-    """The calendar at ``url`` (http, https or webcal), at most MAX_BYTES, or CalendarError."""
+    """The calendar at ``url`` (http, https or webcal), at most MAX_BYTES, or CalendarError.
+
+    Only public addresses are read, and the networks in CALENDAR_FETCH_ALLOWED_NETWORKS (see
+    ``fetching``). Every failure gives the coordinator the same message, so the form cannot
+    map which internal hosts and ports answer; the operator's log has the reason.
+    """
     url = url.strip()
     if url.lower().startswith("webcal://"):
         url = "https://" + url[len("webcal://") :]
     if not re.match(r"^https?://[^\s/]+", url, re.I):
         raise CalendarError("The address must start with https:// (or webcal://).")
-    request = urllib.request.Request(url, headers={"User-Agent": "Didactics rotation reader"})
+    allowed = fetching.parse_networks(current_app.config["CALENDAR_FETCH_ALLOWED_NETWORKS"])
     try:
-        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:
-            data = response.read(MAX_BYTES + 1)
-    except urllib.error.HTTPError as error:
-        raise CalendarError(
-            f"The calendar's server answered {error.code}: check the address."
-        ) from error
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        reason = getattr(error, "reason", error)
-        raise CalendarError(f"The calendar could not be fetched ({reason}).") from error
-    if len(data) > MAX_BYTES:
-        raise CalendarError(too_large())
+        data = fetching.get(
+            url, allowed=allowed, timeout=FETCH_TIMEOUT, deadline=FETCH_DEADLINE,
+            max_bytes=MAX_BYTES, headers={"User-Agent": "Didactics rotation reader"},
+        )  # fmt: skip
+    except fetching.TooLarge as error:
+        log.warning("Rotation calendar at %s not read: %s", _origin(url), error)
+        raise CalendarError(too_large()) from error
+    except fetching.FetchError as error:
+        log.warning("Rotation calendar at %s not read: %s", _origin(url), error)
+        raise CalendarError(UNREADABLE) from error
+    # Only what looks like a calendar goes on: the preview quotes it, and posts it back.
+    if not data.lstrip(b"\xef\xbb\xbf \t\r\n")[:15].upper().startswith(b"BEGIN:VCALENDAR"):
+        log.warning("Rotation calendar at %s not read: the answer is not iCal", _origin(url))
+        raise CalendarError(UNREADABLE)
     return data
+
+
+def _origin(url: str) -> str:
+    """Scheme, host and port for the log: paths of published calendars often hold a key."""
+    try:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    except ValueError:
+        return "(an address that cannot be read)"
 
 
 def too_large() -> str:

@@ -124,6 +124,20 @@ def _fellows() -> list[User]:
     )
 
 
+def _approved_recent(now) -> list[AwayPeriod]:
+    """The page's "Approved, recent and ahead" list (away/_approved.html)."""
+    return db.session.scalars(
+        sa.select(AwayPeriod)
+        .options(joinedload(AwayPeriod.user), joinedload(AwayPeriod.decided_by))
+        .where(
+            AwayPeriod.status == AwayStatus.APPROVED,
+            AwayPeriod.end_dt > now - timedelta(days=120),
+        )
+        .order_by(AwayPeriod.start_dt)
+        .limit(300)
+    ).all()
+
+
 def _manage_page(form: AwayEntryForm | None = None, status: int = 200):
     if form is None:
         form = AwayEntryForm()
@@ -136,16 +150,7 @@ def _manage_page(form: AwayEntryForm | None = None, status: int = 200):
         .where(AwayPeriod.status == AwayStatus.REQUESTED)
         .order_by(AwayPeriod.start_dt)
     ).all()
-    current = db.session.scalars(
-        sa.select(AwayPeriod)
-        .options(*with_people)
-        .where(
-            AwayPeriod.status == AwayStatus.APPROVED,
-            AwayPeriod.end_dt > now - timedelta(days=120),
-        )
-        .order_by(AwayPeriod.start_dt)
-        .limit(300)
-    ).all()
+    current = _approved_recent(now)
     calendars = db.session.scalars(sa.select(AwayCalendar).order_by(AwayCalendar.name)).all()
     return render(
         "away/manage.html", form=form, pending=pending, current=current, calendars=calendars,
@@ -197,9 +202,11 @@ def _decide(period_id: int, approve: bool):
     word = "Approved" if approve else "Declined"
     message = (problem, "error") if problem else (f"{word}.", "success")
     if is_htmx():
-        period = _load(period_id)
-        return render("away/_request_row.html", period=period, message=message,
-                      describe=services.describe, now=utcnow())  # fmt: skip
+        # The row in place, and the approved list out of band: an approval joins it.
+        period, now = _load(period_id), utcnow()
+        return render("away/_decided.html", period=period, message=message,
+                      current=_approved_recent(now), describe=services.describe,
+                      now=now)  # fmt: skip
     flash(f"{period.user.name}: {message[0]}", message[1])
     return redirect(url_for("away.manage"), 303)
 

@@ -1,13 +1,18 @@
 """On a phone: a fellow asks for a vacation day, the coordinator approves it, and the report
-shows the session that day excused for that reason."""
+shows the session that day excused for that reason. On a phone and a desktop: a decision in
+place brings the approved list up to date."""
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from playwright.sync_api import expect
 
+from didactics.auth.models import User
+from didactics.away import services
+from didactics.away.models import AwayKind, AwaySource
 from didactics.extensions import db
 from didactics.program.models import get_program
-from tests.browser.conftest import PHONE, htmx_loaded, screenshot, sign_in
+from tests.browser.conftest import DESKTOP, PHONE, htmx_loaded, screenshot, sign_in
 from tests.conftest import PASSWORD
 
 
@@ -52,3 +57,53 @@ def test_leave_is_asked_approved_and_excuses_the_session(app, new_page, users, m
     expect(report_row.locator('[data-label="Excused"]')).to_contain_text("1 (post-call 1)")
 
     assert fellow.console_errors == [] and coordinator.console_errors == []
+
+
+def ask(app, fellow, first_day, days: int, note: str) -> None:
+    with app.app_context():
+        person = db.session.get(User, fellow.id)
+        last_day = first_day + timedelta(days=days - 1)
+        start, end, all_day = services.span(get_program(), first_day, last_day, None, None)
+        services.create_period(person, AwayKind.VACATION, start, end, all_day, note, by=person,
+                               source=AwaySource.REQUEST)  # fmt: skip
+        db.session.commit()
+        db.session.remove()
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_an_approval_in_place_joins_the_approved_list(app, new_page, users, viewport):
+    with app.app_context():
+        today = get_program().today()
+        db.session.remove()
+    ask(app, users["fellow"], today + timedelta(days=14), 3, "Family visit")
+    ask(app, users["fellow"], today + timedelta(days=30), 2, "Wedding abroad")
+
+    page = new_page(viewport)
+    sign_in(page, users["coordinator"].email, PASSWORD)
+    page.goto("/away/manage")
+    assert htmx_loaded(page)
+    page.evaluate("window.__stayed = true")
+    heading = page.get_by_role("heading", name="Approved, recent and ahead")
+    approved = page.locator("section", has=heading)
+    expect(approved).to_contain_text("No approved away time")
+
+    page.locator("#pending li", has_text="Family visit").get_by_role(
+        "button", name="Approve"
+    ).click()
+    expect(page.locator("#pending li", has_text="Family visit")).to_contain_text("Approved.")
+    expect(approved.locator("li", has_text="Family visit")).to_contain_text(users["fellow"].name)
+    expect(approved).not_to_contain_text("No approved away time")
+
+    page.locator("#pending li", has_text="Wedding abroad").get_by_role(
+        "button", name="Decline"
+    ).click()
+    expect(page.locator("#pending li", has_text="Wedding abroad")).to_contain_text("Declined.")
+    expect(approved.locator("li")).to_have_count(1)
+    expect(approved).not_to_contain_text("Wedding abroad")
+
+    assert page.evaluate("window.__stayed === true")  # swapped in place, no reload
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.evaluate("new Set([...document.querySelectorAll('[id]')].map(e => e.id)).size"
+                         " === document.querySelectorAll('[id]').length")  # fmt: skip
+    screenshot(page, f"away-approved-list-{'phone' if viewport is PHONE else 'desktop'}")
+    assert page.console_errors == []
