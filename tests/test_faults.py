@@ -182,7 +182,7 @@ def test_workers_killed_mid_check_in_lose_nothing_acknowledged(
             for i in indexes:
                 code = codes.current_code(SECRET, session.id, datetime.now(UTC))
                 try:
-                    status, body = browsers[i].request(f"/checkin/{session.id}/{code}", {})
+                    status, _ = browsers[i].request(f"/checkin/{session.id}/{code}", {})
                 # The worker died under this request: no answer, or half of one (the headers
                 # sent, the body cut off).
                 except (OSError, http.client.HTTPException):
