@@ -126,7 +126,8 @@ def configure_htmx(app: Flask) -> None:
         app.config["HTMX_CSP_SOURCE"] = ""
     else:
         app.config["HTMX_SRC"] = {"url": config.HTMX_CDN_URL, "integrity": config.HTMX_INTEGRITY}
-        app.config["HTMX_CSP_SOURCE"] = "https://cdn.jsdelivr.net"
+        # The file itself, not the CDN's host: any other script on the CDN stays refused.
+        app.config["HTMX_CSP_SOURCE"] = config.HTMX_CDN_URL
 
 
 @event.listens_for(Engine, "connect")
