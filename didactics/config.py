@@ -40,3 +40,6 @@ class Defaults:
     # CSRF tokens live as long as the signed-in session; a form left open all day still posts.
     WTF_CSRF_TIME_LIMIT = None
     MAX_CONTENT_LENGTH = 5 * 1024 * 1024
+    # Presenters and faculty see a session's average rating and its comments only from this
+    # many ratings on, so that no single rating can be traced to whoever gave it.
+    FEEDBACK_MIN_COUNT = 3
