@@ -58,6 +58,9 @@ def create_app(test_config: dict | None = None) -> Flask:
             SESSION_COOKIE_SECURE=True, REMEMBER_COOKIE_SECURE=True, PREFERRED_URL_SCHEME="https"
         )
 
+    from didactics.ops import serving
+
+    serving.init_app(app)  # before the engine is made: it names PostgreSQL connections
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), compare_type=True)
     csrf.init_app(app)
