@@ -42,3 +42,11 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # X-Forwarded-* are read by the app (DIDACTICS_HTTPS=true trusts exactly one proxy); gunicorn
 # itself only trusts them from the proxy on this host.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def post_worker_init(worker):
+    """Each worker counts as serving from its start, not only from its first request:
+    ``flask restore`` refuses while any does (didactics/ops/serving.py)."""
+    from didactics.ops import serving
+
+    serving.worker_started(worker.wsgi)

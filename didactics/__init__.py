@@ -66,6 +66,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config["RATELIMIT_STORAGE_URI"]:
         app.config["RATELIMIT_STORAGE_URI"] = ratelimit.default_storage_uri(app.instance_path)
 
+    from didactics.ops import serving
+
+    serving.init_app(app)  # before the engine is made: it names PostgreSQL connections
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), compare_type=True)
     csrf.init_app(app)
@@ -146,7 +149,8 @@ def configure_htmx(app: Flask) -> None:
         app.config["HTMX_CSP_SOURCE"] = ""
     else:
         app.config["HTMX_SRC"] = {"url": config.HTMX_CDN_URL, "integrity": config.HTMX_INTEGRITY}
-        app.config["HTMX_CSP_SOURCE"] = "https://cdn.jsdelivr.net"
+        # The file itself, not the CDN's host: any other script on the CDN stays refused.
+        app.config["HTMX_CSP_SOURCE"] = config.HTMX_CDN_URL
 
 
 @event.listens_for(Engine, "connect")

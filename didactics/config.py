@@ -52,3 +52,6 @@ class Defaults:
     # Rotation calendars are read from public addresses only, and from these networks (CIDRs,
     # e.g. ["10.20.0.0/16"]) when the hospital publishes its calendar on an intranet host.
     CALENDAR_FETCH_ALLOWED_NETWORKS: list[str] = []
+    # Presenters and faculty see a session's average rating and its comments only from this
+    # many ratings on, so that no single rating can be traced to whoever gave it.
+    FEEDBACK_MIN_COUNT = 3

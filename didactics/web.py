@@ -203,6 +203,11 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        if current_app.config["HTTPS"]:
+            # Browsers then refuse plain http for a year, even a link typed without https://.
+            response.headers.setdefault(
+                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+            )
         if "text/html" in (response.content_type or "") and "Cache-Control" not in response.headers:
             # Pages show personal data: no shared caches, and no stale page after sign-out.
             response.headers["Cache-Control"] = "private, no-cache"

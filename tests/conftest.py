@@ -395,6 +395,25 @@ def wait_until_healthy(url: str, process: subprocess.Popen, seconds: float = 30)
         time.sleep(0.1)
 
 
+def wait_until_alone(url: str, seconds: float = 10) -> None:
+    """PostgreSQL ends a server's backends a moment after the server exits: wait until no
+    other client is connected to the database at ``url`` (nothing to wait for on SQLite)."""
+    from didactics.ops.serving import OTHER_CONNECTIONS
+
+    if not url.startswith("postgresql"):
+        return
+    engine = sa.create_engine(url)
+    deadline = time.monotonic() + seconds
+    try:
+        with engine.connect() as conn:
+            while conn.execute(OTHER_CONNECTIONS).first():
+                assert time.monotonic() < deadline, "the server's connections stayed open"
+                conn.rollback()  # a fresh look at pg_stat_activity
+                time.sleep(0.05)
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture
 def gunicorn_server(app, database_url, tmp_path):
     """The app served by gunicorn with several worker processes, as in production."""

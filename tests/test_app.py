@@ -64,7 +64,10 @@ def test_pages_carry_security_headers_and_htmx_with_integrity(client, users):
     client.login(users["fellow"])
     response = client.get("/")
     csp = response.headers["Content-Security-Policy"]
-    assert "script-src 'self' https://cdn.jsdelivr.net;" in csp
+    # The pinned file only: another script on the same CDN (an older htmx, anyone's package)
+    # is refused.
+    assert f"script-src 'self' {HTMX_CDN_URL};" in csp
+    assert "https://cdn.jsdelivr.net;" not in csp and "https://cdn.jsdelivr.net " not in csp
     assert "frame-ancestors 'none'" in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "same-origin"
@@ -75,8 +78,19 @@ def test_pages_carry_security_headers_and_htmx_with_integrity(client, users):
 def test_self_hosted_htmx_drops_the_cdn_from_the_policy(make_app):
     app = make_app(HTMX_SELF_HOSTED=True)
     response = app.test_client().get("/login")
-    assert "cdn.jsdelivr.net" not in response.headers["Content-Security-Policy"]
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in csp and "cdn.jsdelivr.net" not in csp
     assert 'src="/static/vendor/htmx-2.0.11.min.js"' in response.get_data(as_text=True)
+
+
+def test_https_pages_ask_browsers_to_stay_on_https(make_app, client):
+    assert "Strict-Transport-Security" not in client.get("/login").headers
+    https = make_app(HTTPS=True).test_client()
+    for path in ("/login", "/healthz", "/no/such/page"):
+        response = https.get(path, headers={"X-Forwarded-Proto": "https"})
+        assert (
+            response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+        ), path
 
 
 def test_session_cookie_is_httponly_and_lax(client, users):

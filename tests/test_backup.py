@@ -1,6 +1,13 @@
-"""Backups and restores: a copy taken while the app serves comes back row for row."""
+"""Backups and restores: a copy taken while the app serves comes back row for row, and a
+restore waits until the app is stopped."""
 
+import os
+import runpy
+import subprocess
+import sys
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -10,7 +17,20 @@ from didactics import create_app
 from didactics.audit.models import AuditEvent
 from didactics.auth.models import Role, User
 from didactics.extensions import db
-from tests.conftest import BACKENDS, Client, app_config, create_database, drop_database
+from didactics.ops import serving
+from tests.conftest import (
+    BACKENDS,
+    ROOT,
+    SECRET,
+    Client,
+    app_config,
+    create_database,
+    drop_database,
+    free_port,
+    serve_with_gunicorn,
+    wait_until_alone,
+    wait_until_healthy,
+)
 from tests.dbrows import all_rows, fill_every_table
 
 
@@ -242,3 +262,120 @@ def test_restore_into_a_database_that_does_not_answer_says_so(served, tmp_path):
     result = make(app_config(url)).test_cli_runner().invoke(args=["restore", str(path)])
     assert result.exit_code == 1
     assert "The database does not answer" in result.output
+
+
+# -- restoring while the app serves ----------------------------------------------------------
+
+
+def url_of(app) -> str:
+    return engine_of(app).url.render_as_string(hide_password=False)
+
+
+def add_person(app, email: str) -> None:
+    with app.app_context():
+        db.session.add(User(email=email, name="Added Later", role=Role.GUEST))
+        db.session.commit()
+
+
+def has_person(app, email: str) -> bool:
+    with app.app_context():
+        return db.session.scalar(sa.select(User.id).where(User.email == email)) is not None
+
+
+def test_restore_refuses_while_gunicorn_serves_and_works_once_it_stops(served, tmp_path):
+    runner = served.test_cli_runner()
+    path = tmp_path / "before.backup"
+    assert runner.invoke(args=["backup", str(path)]).exit_code == 0
+    add_person(served, "later@hospital.org")
+
+    with serve_with_gunicorn(url_of(served), tmp_path, "--workers", "2", "--threads", "2"):
+        refused = runner.invoke(args=["restore", str(path), "--force"])
+        assert refused.exit_code == 1, refused.output
+        assert "The app is serving from this database" in refused.output
+        assert "sudo systemctl stop didactics" in refused.output
+        assert "--while-serving" in refused.output
+        if engine_of(served).dialect.name == "sqlite":
+            assert "didactics-" in refused.output and ".sqlite-serving" in refused.output
+            assert "process" in refused.output
+        else:  # seen by the database itself, as a server on another host would be
+            assert "from didactics at 127.0.0.1" in refused.output
+        assert has_person(served, "later@hospital.org")  # untouched
+        # A backup is meant to be taken while the app serves.
+        during = runner.invoke(args=["backup", str(tmp_path / "during.backup")])
+        assert during.exit_code == 0, during.output
+
+    engine_of(served).dispose()  # its own pool is no server
+    wait_until_alone(url_of(served))
+    restored = runner.invoke(args=["restore", str(path), "--force"])
+    assert restored.exit_code == 0, restored.output
+    assert "Warning" not in restored.output
+    assert not has_person(served, "later@hospital.org")
+
+
+@contextmanager
+def flask_run(database_url: str, tmp_path: Path):
+    """``flask run``, the development server, on a free port."""
+    port = free_port()
+    env = dict(os.environ, DATABASE_URL=database_url, SECRET_KEY=SECRET,
+               DIDACTICS_INSTANCE=str(tmp_path), DIDACTICS_RATELIMIT_ENABLED="false")  # fmt: skip
+    log_path = tmp_path / "flask-run.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "run", "--no-reload",
+             "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        process.log_path = log_path
+        try:
+            wait_until_healthy(f"http://127.0.0.1:{port}", process)  # its first request
+            yield
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def test_restore_while_serving_goes_ahead_when_told_and_warns(served, tmp_path):
+    runner = served.test_cli_runner()
+    path = tmp_path / "before.backup"
+    assert runner.invoke(args=["backup", str(path)]).exit_code == 0
+    add_person(served, "later@hospital.org")
+
+    with flask_run(url_of(served), tmp_path):
+        assert runner.invoke(args=["restore", str(path), "--force"]).exit_code == 1
+        result = runner.invoke(args=["restore", str(path), "--force", "--while-serving"])
+        assert result.exit_code == 0, result.output
+        assert "Warning: Restoring while the app is serving from this database" in result.output
+        assert "Restart the app afterwards" in result.output
+        assert f"Restored {path}" in result.output
+        assert not has_person(served, "later@hospital.org")
+
+
+def test_a_gunicorn_worker_counts_as_serving_before_its_first_request(served, tmp_path):
+    path = tmp_path / "before.backup"
+    runner = served.test_cli_runner()
+    assert runner.invoke(args=["backup", str(path)]).exit_code == 0
+    hooks = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    worker_app = create_app(app_config(url_of(served)))  # as in a worker process of its own
+    try:
+        hooks["post_worker_init"](SimpleNamespace(wsgi=worker_app))
+        refused = runner.invoke(args=["restore", str(path), "--force"])
+        assert refused.exit_code == 1
+        assert "The app is serving from this database" in refused.output
+    finally:
+        with worker_app.app_context():
+            db.engine.dispose()
+
+
+def test_a_process_starting_during_a_restore_is_told_to_wait(new_database):
+    restoring = new_database("sqlite")
+    starting = create_app(app_config(url_of(restoring)))  # the lock is taken per process
+    with serving.nobody_else(engine_of(restoring)) as found:
+        assert found is None
+        response = starting.test_client().get("/healthz")
+        assert response.status_code == 503
+        assert "being restored from a backup" in response.get_data(as_text=True)
+    assert starting.test_client().get("/healthz").status_code == 200
+    with serving.nobody_else(engine_of(restoring)) as found:
+        assert "holds" in found  # it serves now, and says so
+    with starting.app_context():
+        db.engine.dispose()

@@ -26,6 +26,7 @@ from tests.conftest import (
     _pg_admin,
     _server_url,
     free_port,
+    wait_until_alone,
     wait_until_healthy,
 )
 
@@ -110,9 +111,12 @@ class Phone:
         return status, text, final
 
 
-def run(command: str, env: dict) -> str:
+def run(command: str, env: dict, check: bool = True):
+    """The command's output; with ``check=False`` the finished process, whatever it returned."""
     result = subprocess.run(["bash", "-c", command], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=120, check=False)  # fmt: skip
+    if not check:
+        return result
     assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
@@ -170,9 +174,20 @@ def test_deploy_md_step_by_step(deployment, tmp_path):
             assert "Backed up the database" in output
             (dump,) = backups.iterdir()
             assert dump.stat().st_size > 0
+            # The restore, while the app still serves: refused, with what was found.
+            restore = documented(
+                "flask --app wsgi restore /var/backups/didactics/didactics-2026-11-24.dump --force"
+            ).replace("/var/backups/didactics/didactics-2026-11-24.dump", str(dump))
+            refused = run(restore, env, check=False)
+            assert refused.returncode == 1, refused.stdout
+            assert "The app is serving from this database" in refused.stderr
         finally:
             server.terminate()
             server.wait(timeout=30)
+    # Once it is stopped, the restore goes ahead.
+    documented("sudo systemctl stop didactics")  # what terminate() did
+    wait_until_alone(deployment)
+    assert "Restored" in run(restore, env)
     # Step 8: one JSON line per request, with no key and no password in any of them.
     lines = [json.loads(line) for line in log_path.read_text().splitlines()
              if line.startswith("{")]  # fmt: skip

@@ -360,10 +360,14 @@ def test_the_session_page_shows_each_viewer_their_part(app, client, users, make_
         seen[who.name] = client.get(f"/sessions/{lecture.id}").get_data(as_text=True)
     assert "How was this session?" in seen["Rater"] and "Superb case" not in seen["Rater"]
     assert "Thanks — you rated 5/5" in seen[users["faculty"].name]  # their own rating
-    assert "Superb case" in seen["Dr. Presenter"] and "1 rating" in seen["Dr. Presenter"]
+    # One rating: the presenter would know whose it is, so only the count shows.
+    withheld = "The average and comments appear once 3 people have rated it: 1 so far."
+    assert withheld in seen["Dr. Presenter"]
+    assert "Superb case" not in seen["Dr. Presenter"]
     assert "How was this session?" not in seen["Dr. Presenter"]
     assert users["faculty"].name not in seen["Dr. Presenter"].split('id="feedback"')[1]
     assert "Who said what" in seen[users["coordinator"].name]
+    assert "Superb case" in seen[users["coordinator"].name]
     assert 'id="feedback"' not in seen[users["fellow"].name]  # did not attend
 
 
@@ -403,11 +407,15 @@ def test_the_presenter_sees_sums_and_anonymous_comments(client, rated):
     presenter, raters, *_ = rated
     client.login(presenter)
     section = ratings_section(client.get(f"/people/{presenter.id}").get_data(as_text=True))
-    assert "3.5" in section and "4 ratings over 2 presentations" in section  # (5+4+3+2)/4
-    assert "4.0" in section and "3 ratings" in section and "2.0" in section
+    # The first presentation has three ratings, (5+4+3)/3; the second only one, which is held
+    # back, out of the overall average too (its move would give the rating away).
+    assert "4.0" in section and "3 ratings over 1 presentation" in section
+    assert "The average and comments appear once 3 people have rated it: 1 so far." in section
+    assert "1 more presentation will count once 3 people have rated it." in section
+    assert "2.0" not in section and "3.5" not in section and "Ran over time" not in section
     # Sorted by text, whoever wrote them; no names and no times.
     assert section.index("Again next year") < section.index("zebra-striped")
-    assert "Ran over time" in section and "should not be seen" not in section
+    assert "should not be seen" not in section
     for rater in raters:
         assert rater.name not in section
     assert ":" not in section.split('<ul class="comments">')[1].split("</ul>")[0]
@@ -417,11 +425,15 @@ def test_faculty_see_sums_only_and_the_coordinator_sees_comments(client, users, 
     presenter, raters, *_ = rated
     client.login(users["faculty"])
     faculty_view = ratings_section(client.get(f"/people/{presenter.id}").get_data(as_text=True))
-    assert "3.5" in faculty_view and "Averages only" in faculty_view
+    assert "4.0" in faculty_view and "2.0" not in faculty_view
+    assert "Averages only, once 3 people have rated a presentation" in faculty_view
     assert "Again next year" not in faculty_view and "Ran over time" not in faculty_view
     switch(client, users["coordinator"])
     coordinator = ratings_section(client.get(f"/people/{presenter.id}").get_data(as_text=True))
-    assert "Again next year" in coordinator
+    # The coordinator reads who said what on the report: nothing is held back here.
+    assert "3.5" in coordinator and "4 ratings over 2 presentations" in coordinator
+    assert "Again next year" in coordinator and "Ran over time" in coordinator
+    assert "once 3 people" not in coordinator
     assert all(r.name not in coordinator for r in raters)
 
 
@@ -437,6 +449,94 @@ def test_other_fellows_see_nothing_of_a_fellows_ratings(app, client, users, rate
 
         fellow = db.session.get(User, users["fellow"].id)
         assert person_feedback(db.session.get(User, presenter.id), fellow) is None
+
+
+# -- too few ratings to show ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def rated_by(app, make_user, make_session, users, clock):
+    """``rated_by(n)``: a fellow's presentation, rated by ``n`` attendees, each with a comment."""
+
+    def make(n: int):
+        presenter = make_user("fellow", name="Dr. Presenting Fellow")
+        session = make_session("lecture", start=START, title="Spinal cord stimulation")
+        present(app, session, presenter)
+        for i, rating in zip(range(n), (5, 2, 4, 3), strict=False):
+            rater = make_user("guest", name=f"Rater {i}")
+            attend(app, session, rater)
+            add_feedback(app, session, rater, rating, f"comment from rater {i}")
+        return presenter, session
+
+    return make
+
+
+def feedback_section(page: str) -> str:
+    return page.split('id="feedback"')[1].split("</section>")[0]
+
+
+def what_they_see(client, viewer, presenter, session) -> tuple[str, str]:
+    """The ratings on the person page and the feedback on the session page, as ``viewer``."""
+    switch(client, viewer)
+    person = ratings_section(client.get(f"/people/{presenter.id}").get_data(as_text=True))
+    page = feedback_section(client.get(f"/sessions/{session.id}").get_data(as_text=True))
+    return person, page
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_one_or_two_ratings_show_no_average_and_no_comment(client, users, rated_by, n):
+    presenter, session = rated_by(n)
+    average = {1: "5.0", 2: "3.5"}[n]
+    held_back = [
+        (presenter, f"The average and comments appear once 3 people have rated it: {n} so far."),
+        (users["faculty"], f"The average appears once 3 people have rated it: {n} so far."),
+    ]
+    for viewer, message in held_back:
+        for section in what_they_see(client, viewer, presenter, session):
+            assert message in section
+            assert average not in section and "★" not in section
+            assert "comment from rater" not in section
+        person, _ = what_they_see(client, viewer, presenter, session)
+        assert "No average yet: a presentation counts once 3 people have rated it." in person
+    person, page = what_they_see(client, users["coordinator"], presenter, session)
+    assert average in person and average in page and "comment from rater 0" in page
+    assert "once 3 people" not in person + page
+
+
+def test_three_ratings_show_the_average_and_the_comments(client, users, rated_by):
+    presenter, session = rated_by(3)
+    person, page = what_they_see(client, presenter, presenter, session)
+    for section in (person, page):
+        assert "3.7" in section and "3 ratings" in section  # (5+2+4)/3
+        assert "comment from rater 0" in section and "comment from rater 2" in section
+        assert "people have rated it" not in section
+    assert "3 ratings over 1 presentation" in person
+    person, page = what_they_see(client, users["faculty"], presenter, session)
+    assert "3.7" in person and "3.7" in page
+    assert "comment from rater" not in person + page  # averages only, as before
+
+
+def test_the_minimum_number_of_ratings_is_a_setting(app, client, users, rated_by):
+    presenter, session = rated_by(3)
+    app.config["FEEDBACK_MIN_COUNT"] = 4
+    for section in what_they_see(client, presenter, presenter, session):
+        assert "appear once 4 people have rated it: 3 so far." in section
+        assert "3.7" not in section and "comment from rater" not in section
+    app.config["FEEDBACK_MIN_COUNT"] = 1
+    for section in what_they_see(client, users["faculty"], presenter, session):
+        assert "3.7" in section and "people have rated it" not in section
+
+
+def test_the_report_shows_a_single_rating_with_its_rater(client, users, rated_by):
+    rated_by(1)
+    client.login(users["coordinator"])
+    page = client.get("/reports/feedback?from=2026-11-01&to=2026-11-30").get_data(as_text=True)
+    assert "1 rating of 1 session" in page and "5.00 on average" in page
+    assert "Rater 0" in page and "comment from rater 0" in page
+    assert "people have rated it" not in page
+    body = client.get("/reports/feedback.csv?from=2026-11-01&to=2026-11-30").get_data(True)
+    rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
+    assert len(rows) == 2 and rows[1][4:] == ["Rater 0", rows[1][5], "5", "comment from rater 0"]
 
 
 # -- the coordinator's report ---------------------------------------------------------------------

@@ -4,15 +4,19 @@ Only attendees rate: a present or late record for the session, and no presenter 
 The window opens at check-in (or at the start, for someone marked present) and closes a day
 after the end. Feedback counts only while that stays true (``counted``): a coordinator who
 corrects a false check-in, or assigns the rater a slot afterwards, takes their rating out of
-every sum without deleting anything.
+every sum without deleting anything. Presenters and faculty see a session's average and
+comments only once enough people have rated it (``FEEDBACK_MIN_COUNT``, ``shown_to``).
 """
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import ClassVar
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from didactics.attendance.models import Attendance, AttendanceStatus
@@ -200,6 +204,8 @@ def counted():
 class Stat:
     total: int = 0
     count: int = 0
+    # A sum is all there is (the coordinator's report); ``Shown`` may hold the average back.
+    withheld: ClassVar[bool] = False
 
     @property
     def average(self) -> float | None:
@@ -208,6 +214,61 @@ class Stat:
     def add(self, other: "Stat") -> None:
         self.total += other.total
         self.count += other.count
+
+
+# -- what presenters and faculty may see ---------------------------------------------------------
+
+
+def minimum_count(viewer: User) -> int:
+    """How many ratings a session needs before ``viewer`` sees its average and its comments.
+
+    With one or two ratings the presenter (or a colleague) can tell who gave which: the one
+    attendee who stayed to rate, or the mean of two and what one of them said. The coordinator
+    reads who said what on the report anyway, so sees everything from the first rating.
+    """
+    if viewer.is_coordinator:
+        return 1
+    return max(1, int(current_app.config["FEEDBACK_MIN_COUNT"]))
+
+
+@dataclass
+class Shown:
+    """One session's ratings as one viewer may see them: how many there are, always; the
+    average and the comments only from ``minimum`` ratings on."""
+
+    count: int
+    average: float | None
+    comments: list[str]
+    minimum: int
+    with_comments: bool  # whether the viewer sees comments at all (presenter, coordinator)
+
+    @property
+    def withheld(self) -> bool:
+        return self.average is None and self.count > 0
+
+
+def shown_to(viewer: User, stat: Stat, comments: list[str] | None = None) -> Shown:
+    """``stat`` and ``comments`` of one session, with what ``viewer`` may not see left out
+    (``comments`` None: the viewer sees none in any case)."""
+    minimum, with_comments = minimum_count(viewer), comments is not None
+    if stat.count < minimum:
+        return Shown(stat.count, None, [], minimum, with_comments)
+    return Shown(stat.count, stat.average, list(comments or []), minimum, with_comments)
+
+
+def overall_shown_to(viewer: User, stats: Iterable[Stat]) -> tuple[Stat, int]:
+    """The sum over the sessions ``viewer`` may see, and how many sessions are held back.
+
+    A session held back counts in no sum: the sum would move by its ratings and give them away.
+    """
+    minimum = minimum_count(viewer)
+    overall, held_back = Stat(), 0
+    for stat in stats:
+        if stat.count >= minimum:
+            overall.add(stat)
+        elif stat.count:
+            held_back += 1
+    return overall, held_back
 
 
 def stats_by_session(session_ids) -> dict[int, Stat]:

@@ -153,9 +153,11 @@ def session_feedback(session: Session, viewer) -> dict | None:
     if not presenter and services.refusal(session, viewer, now, presents=False) is None:
         context["form"] = form_context(session, mine)
     if presenter or viewer.is_staff:
-        context["stat"] = services.stats_by_session([session.id]).get(session.id, Stat())
+        stat = services.stats_by_session([session.id]).get(session.id, Stat())
+        comments = None
         if presenter or viewer.is_coordinator:
-            context["comments"] = services.comments_by_session([session.id]).get(session.id, [])
+            comments = services.comments_by_session([session.id]).get(session.id, [])
+        context["stat"] = services.shown_to(viewer, stat, comments)
     if context["form"] is None and context["stat"] is None:
         return None
     return context
@@ -196,25 +198,28 @@ def person_feedback(person: User, viewer) -> dict | None:
     stats = services.stats_by_session(presented)
     show_comments = is_self or viewer.is_coordinator
     comments = services.comments_by_session([s.session_id for s in slots]) if show_comments else {}
-    overall = Stat()
-    for stat in stats.values():
-        overall.add(stat)
+    overall, held_back = services.overall_shown_to(viewer, stats.values())
     program = get_program()
-    rows = [
-        {
-            "slot": slot,
-            "session": slot.session,
-            "date": program.local(slot.session.start_dt).date(),
-            "stat": stats.get(slot.session_id, Stat()),
-            "comments": comments.get(slot.session_id, []),
-        }
-        for slot in slots
-    ]
+    rows = []
+    for slot in slots:
+        texts = comments.get(slot.session_id, []) if show_comments else None
+        shown = services.shown_to(viewer, stats.get(slot.session_id, Stat()), texts)
+        rows.append(
+            {
+                "slot": slot,
+                "session": slot.session,
+                "date": program.local(slot.session.start_dt).date(),
+                "stat": shown,
+                "comments": shown.comments,
+            }
+        )
     return {
         "person": person,
         "rows": rows,
         "overall": overall,
-        "rated": len(stats),
+        "rated": len(stats) - held_back,
+        "held_back": held_back,
+        "minimum": services.minimum_count(viewer),
         "show_comments": show_comments,
         "is_self": is_self,
     }

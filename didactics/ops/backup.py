@@ -6,6 +6,7 @@ PostgreSQL: ``pg_dump --format=custom`` (a consistent snapshot too) and ``pg_res
 transaction, so a restore that fails leaves the database as it was.
 
 A restore first checks that the file is a backup of this app, at a migration this code knows,
+refuses while the app serves from the database (``serving``) unless told to go ahead anyway,
 and refuses to replace a database that holds people or sessions unless forced.
 """
 
@@ -14,6 +15,7 @@ import re
 import shutil
 import sqlite3
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,8 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.engine import Engine, make_url
+
+from didactics.ops import serving
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"
@@ -202,29 +206,55 @@ def holds_data(engine: Engine) -> bool:
     return False
 
 
-def restore(engine: Engine, path: Path, force: bool = False) -> BackupInfo:
-    """Replace the database's contents with the backup at ``path``."""
+def restore(
+    engine: Engine,
+    path: Path,
+    force: bool = False,
+    while_serving: bool = False,
+    warn: Callable[[str], None] | None = None,
+) -> BackupInfo:
+    """Replace the database's contents with the backup at ``path``.
+
+    While the app serves from the database the restore is refused, or with ``while_serving``
+    goes ahead after ``warn`` is told what was found.
+    """
     info = inspect(path)
     if info.kind != backend(engine):
         raise BackupError(
             f"{path} is a {info.kind} backup but the app's database is {backend(engine)}; "
             "restore it into a database of the same kind."
         )
-    if holds_data(engine) and not force:
-        raise BackupError(
-            "The app's database already holds people or sessions; the restore would replace "
-            "them. Use --force to replace them anyway."
-        )
-    # Pooled connections of this process would keep reading the old file or old tables.
+    # Pooled connections of this process would keep reading the old file or old tables, and
+    # are no other client of the database.
     engine.dispose()
-    if info.kind == "sqlite":
-        _sqlite_restore(Path(path), _sqlite_path(engine))
-    else:
-        url, env = _libpq(engine)
-        # --clean drops what the archive creates before creating it again; one transaction,
-        # and the first error stops it, so a failed restore changes nothing.
-        args = ["--clean", "--if-exists", "--no-owner", "--no-privileges", "--single-transaction"]
-        _run([_tool("pg_restore"), *args, "--exit-on-error", "--dbname", url, str(path)], env)
+    with serving.nobody_else(engine) as found:
+        if found and not while_serving:
+            raise BackupError(
+                f"The app is serving from this database ({found}). Stop it first, on every "
+                "host (sudo systemctl stop didactics), then run the restore again; or add "
+                "--while-serving to restore anyway."
+            )
+        if found and warn is not None:
+            warn(
+                f"Restoring while the app is serving from this database ({found}). What "
+                "people save until the restore ends is lost, and pages they have open may "
+                "fail. Restart the app afterwards (sudo systemctl restart didactics)."
+            )
+        if holds_data(engine) and not force:
+            raise BackupError(
+                "The app's database already holds people or sessions; the restore would replace "
+                "them. Use --force to replace them anyway."
+            )
+        engine.dispose()
+        if info.kind == "sqlite":
+            _sqlite_restore(Path(path), _sqlite_path(engine))
+        else:
+            url, env = _libpq(engine)
+            # --clean drops what the archive creates before creating it again; one
+            # transaction, and the first error stops it, so a failed restore changes nothing.
+            args = ["--clean", "--if-exists", "--no-owner", "--no-privileges",
+                    "--single-transaction", "--exit-on-error"]  # fmt: skip
+            _run([_tool("pg_restore"), *args, "--dbname", url, str(path)], env)
     engine.dispose()
     return info
 

@@ -25,14 +25,24 @@ def backup_command(path: Path, force: bool) -> None:
     click.echo(f"Backed up the database to {path} ({kind}, {path.stat().st_size:,} bytes).")
 
 
+def warn(message: str) -> None:
+    click.secho(f"Warning: {message}", err=True, fg="yellow", bold=True)
+
+
 @click.command("restore")
 @with_appcontext
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace a database that holds people or sessions.")
-def restore_command(path: Path, force: bool) -> None:
-    """Replace the database with the backup at PATH (stop the app first)."""
+@click.option(
+    "--while-serving",
+    is_flag=True,
+    help="Restore even though the app is serving from the database (stop it instead).",
+)
+def restore_command(path: Path, force: bool, while_serving: bool) -> None:
+    """Replace the database with the backup at PATH (stop the app first: it refuses while
+    the app serves)."""
     try:
-        info = ops.restore(db.engine, path, force=force)
+        info = ops.restore(db.engine, path, force=force, while_serving=while_serving, warn=warn)
     except ops.BackupError as error:
         raise click.ClickException(str(error)) from error
     except OperationalError as error:

@@ -6,7 +6,9 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from didactics.attendance import codes
+from didactics.attendance.models import Attendance, AttendanceSource, AttendanceStatus
 from didactics.extensions import db
+from didactics.feedback.models import SessionFeedback
 from didactics.signups.models import Slot
 from tests.browser.conftest import PHONE, htmx_loaded, screenshot, sign_in
 from tests.conftest import PASSWORD, SECRET
@@ -51,12 +53,25 @@ def test_check_in_rate_and_the_presenter_sees_it(app, new_page, users, make_user
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     screenshot(phone, "feedback-phone")
 
+    # One rating: the presenter would know whose it is, so it waits for two more.
     record = new_page(PHONE)
     sign_in(record, presenter.email, PASSWORD)
     record.goto("/me")
     ratings = record.locator("#ratings")
-    expect(ratings).to_contain_text("1 rating over 1 presentation")
-    expect(ratings).to_contain_text("4.0")
+    expect(ratings).to_contain_text("The average and comments appear once 3 people have rated it")
+    expect(ratings).not_to_contain_text("Clear anatomy slides.")
+    assert record.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    raters = [make_user("guest"), make_user("guest")]
+    with app.app_context():
+        for rater, rating in zip(raters, (5, 3), strict=True):
+            db.session.add(Attendance(session_id=session.id, user_id=rater.id,
+                                      status=AttendanceStatus.PRESENT,
+                                      source=AttendanceSource.MANUAL))  # fmt: skip
+            db.session.add(SessionFeedback(session_id=session.id, user_id=rater.id, rating=rating))
+        db.session.commit()
+    record.reload()
+    expect(ratings).to_contain_text("3 ratings over 1 presentation")
+    expect(ratings).to_contain_text("4.0")  # (4+5+3)/3
     expect(ratings).to_contain_text("Clear anatomy slides.")
     expect(ratings).not_to_contain_text(users["guest"].name)
     assert record.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
