@@ -155,5 +155,5 @@ def wait_text(seconds: int) -> str:
     """'30 seconds', '1 minute', '5 minutes': how long to wait, in words."""
     if seconds < 60:
         return f"{seconds} second{'s' if seconds != 1 else ''}"
-    minutes = math.ceil(seconds / 60)
+    minutes = max(1, round(seconds / 60))
     return f"{minutes} minute{'s' if minutes != 1 else ''}"

@@ -374,7 +374,7 @@ def test_wrong_passwords_lock_that_account_only(make_app, users):
         html = response.get_data(as_text=True)
         assert "Too many attempts" in html
         assert "Please wait 1 minute before you try again." in html
-        assert response.headers["Retry-After"] == "60"
+        assert 60 <= int(response.headers["Retry-After"]) <= 61
         # Someone else at the same address is not touched.
         assert sign_in(client, users["faculty"].email).status_code == 302
 
