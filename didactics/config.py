@@ -44,6 +44,9 @@ class Defaults:
 
     # Where people reach the app; links printed by the CLI start with it.
     BASE_URL = "http://127.0.0.1:5000"
+    # A presenter may undo their own claim this many minutes after making it, even inside the
+    # release cut-off (a tap on the wrong slot); "mark everyone present" offers its undo as long.
+    CLAIM_UNDO_MINUTES = 10
     # One-time set-password links stay valid this long.
     SET_PASSWORD_MAX_AGE = int(timedelta(days=7).total_seconds())
     # CSRF tokens live as long as the signed-in session; a form left open all day still posts.

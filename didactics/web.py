@@ -80,6 +80,41 @@ def first_submission() -> bool:
     return True
 
 
+CONFIRMED_FIELD = "confirmed"
+
+
+def ask_first(question: str, action: str, back: str, detail: str = "", tone: str = "danger"):
+    """Go on only once the person has said yes; until then answer with the question.
+
+    A destructive form asks twice over: with htmx the button's ``hx-confirm`` dialog, after
+    which the post carries ``confirmed=1`` (``asks()`` in _macros.html); without scripts the
+    first post reaches here and gets a page with the question, whose button posts the same
+    fields again with ``confirmed=1`` and whose "Keep it" is a link back to ``back``. Call it
+    after loading (404) and checking (403), before acting: nothing has been written yet, so
+    the question is raised as the response (the error handlers roll back, which is harmless).
+    """
+    from flask import abort
+
+    if request.form.get(CONFIRMED_FIELD) == "1":
+        return
+    fields = [
+        (name, value)
+        for name in request.form
+        if name not in ("csrf_token", CONFIRMED_FIELD)
+        for value in request.form.getlist(name)
+    ]
+    url = request.path + (f"?{request.query_string.decode()}" if request.query_string else "")
+    response = render(
+        "confirm.html", question=question, detail=detail, action=action, tone=tone,
+        url=url, fields=fields, back=back,
+    )  # fmt: skip
+    if is_htmx():
+        # An htmx post that skipped its dialog: the question takes the whole page.
+        response.headers["HX-Retarget"] = "body"
+        response.headers["HX-Reswap"] = "innerHTML show:window:top"
+    abort(response)
+
+
 def safe_next(target: str | None, fallback: str) -> str:
     """Only follow ``next`` to a path on this site (never to another host)."""
     if not target:

@@ -403,6 +403,7 @@ MATRIX = [
     ("GET", "/sessions/{id}/sheet", expect(302, 403, 403, 200, 200)),
     ("POST", "/sessions/{id}/attendance", expect(302, 403, 403, 403, 303)),
     ("POST", "/sessions/{id}/attendance/all-present", expect(302, 403, 403, 403, 303)),
+    ("POST", "/sessions/{id}/attendance/undo-all-present", expect(302, 403, 403, 403, 303)),
     ("GET", "/reports/attendance", expect(302, 403, 403, 200, 200)),
     ("GET", "/reports/attendance.csv", expect(302, 403, 403, 200, 200)),
 ]

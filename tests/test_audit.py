@@ -48,7 +48,7 @@ def test_secrets_are_never_copied_into_the_trail(app, client, users):
         data={"current": "correct horse battery", "password": "a brand new passphrase",
               "confirm": "a brand new passphrase"},
     )  # fmt: skip
-    client.post("/calendar/reset")
+    client.post("/calendar/reset", data={"confirmed": "1"})
     trail = events(app, entity="users", entity_id=users["fellow"].id)
     assert {tuple(e.changes) for e in trail} >= {("password_hash",), ("feed_token",)}
     text = repr([e.changes for e in trail])
@@ -66,7 +66,7 @@ def test_claims_and_releases_made_by_statement_are_recorded(app, client, users, 
         )
     client.login(users["fellow"])
     client.post(f"/slots/{slot_id}/claim")
-    client.post(f"/slots/{slot_id}/release")
+    client.post(f"/slots/{slot_id}/release", data={"confirmed": "1"})
     trail = events(app, entity="slots", entity_id=slot_id)
     assert [e.action for e in trail if e.action in ("claim", "release")] == ["claim", "release"]
     assert all(e.actor_id == users["fellow"].id for e in trail if e.action != "create")
@@ -86,7 +86,7 @@ def test_a_change_that_rolls_back_leaves_no_trail(app, users):
 def test_cancelling_a_session_is_in_its_history(app, client, users, make_session):
     session = make_session("lecture", start=datetime.now(UTC) + timedelta(days=3))
     client.login(users["coordinator"])
-    client.post(f"/sessions/{session.id}/cancel", data={"reason": "Snow day"})
+    client.post(f"/sessions/{session.id}/cancel", data={"reason": "Snow day", "confirmed": "1"})
     page = client.get(f"/audit?entity=sessions&id={session.id}").get_data(as_text=True)
     assert "scheduled → cancelled" in page and "Snow day" in page
     assert client.get(f"/audit?entity=slots&id={session.id}").status_code == 200

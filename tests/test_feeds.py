@@ -252,7 +252,7 @@ def test_reset_revokes_the_old_link_at_once(app, client, users):
     page = client.get("/calendar").get_data(as_text=True)
     assert old in page and "webcal://localhost" + old in page
     assert "calendar.google.com/calendar/r?cid=webcal%3A%2F%2F" in page
-    client.post("/calendar/reset")
+    client.post("/calendar/reset", data={"confirmed": "1"})
     assert client.get(old).status_code == 404
     with app.app_context():
         new_token = db.session.get(User, fellow.id).feed_token
@@ -367,7 +367,7 @@ ROLES = ["visitor", "guest", "fellow", "faculty", "coordinator"]
 def test_calendar_page_permissions(client, login_as, role):
     login_as(role)
     page = client.get("/calendar")
-    reset = client.post("/calendar/reset")
+    reset = client.post("/calendar/reset", data={"confirmed": "1"})
     if role == "visitor":
         assert page.status_code == 302 and page.headers["Location"].startswith("/login")
         assert reset.status_code == 302 and reset.headers["Location"].startswith("/login")
@@ -378,7 +378,7 @@ def test_calendar_page_permissions(client, login_as, role):
 
 def test_reset_needs_the_form_token(client, users):
     client.login(users["fellow"])
-    assert client.post("/calendar/reset", csrf=False).status_code == 400
+    assert client.post("/calendar/reset", data={"confirmed": "1"}, csrf=False).status_code == 400
     assert client.get(feed_path(users["fellow"])).status_code == 200
 
 

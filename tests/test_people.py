@@ -193,7 +193,9 @@ def test_one_coordinator_may_demote_another(app, client, coordinator, make_user)
 def test_deactivated_person_keeps_their_row_and_cannot_sign_in(app, client, coordinator, users):
     fellow = users["fellow"]
     before = person(app, fellow.id)
-    response = client.post(f"/people/{fellow.id}/deactivate", follow_redirects=True)
+    response = client.post(
+        f"/people/{fellow.id}/deactivate", data={"confirmed": "1"}, follow_redirects=True
+    )
     assert "can no longer sign in. Their history is kept." in response.get_data(as_text=True)
     kept = person(app, fellow.id)
     assert kept.is_active is False
@@ -207,7 +209,8 @@ def test_deactivated_person_keeps_their_row_and_cannot_sign_in(app, client, coor
 
 def test_reactivated_person_signs_in_again(app, client, coordinator, users):
     fellow = users["fellow"]
-    client.post(f"/people/{fellow.id}/deactivate")
+    client.post(f"/people/{fellow.id}/deactivate", data={"confirmed": "1"})
+    assert not person(app, fellow.id).is_active
     response = client.post(f"/people/{fellow.id}/reactivate", follow_redirects=True)
     assert f"{fellow.name} can sign in again." in response.get_data(as_text=True)
     assert person(app, fellow.id).is_active

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import aliased, joinedload, make_transient_to_detached
 
 from didactics import transactions
 from didactics.attendance import codes, guard
@@ -124,11 +124,12 @@ def _why_closed(session: Session, now: datetime) -> str:
     return f"Check-in for this session closed at {when}, when it ended."
 
 
-def _log(record: Attendance, old: AttendanceStatus | None, by: User | None, now) -> None:
+def _log(record: Attendance, old: AttendanceStatus | None, by: User | None, now,
+         note: str = "") -> None:  # fmt: skip
     db.session.add(
         AttendanceChange(
             session_id=record.session_id, user_id=record.user_id, old_status=old,
-            new_status=record.status, source=record.source, reason=record.reason,
+            new_status=record.status, source=record.source, reason=record.reason or note,
             changed_by_id=by.id if by else None, changed_dt=now,
         )
     )  # fmt: skip
@@ -373,9 +374,14 @@ def roster(session: Session) -> list[tuple[User, Attendance | None, bool]]:
 
 
 def mark(session: Session, person: User, status: AttendanceStatus | None, reason: str,
-         by: User, add: bool = False) -> Attendance | None:  # fmt: skip
-    """Set (or with ``status=None`` clear) a person's record, keeping the history."""
-    now = utcnow()
+         by: User, add: bool = False, note: str = "",
+         at: datetime | None = None) -> Attendance | None:  # fmt: skip
+    """Set (or with ``status=None`` clear) a person's record, keeping the history.
+
+    ``note`` goes on the history line of a mark without a reason (what made it); ``at`` is
+    the instant of a batch, the same on each of its lines.
+    """
+    now = at or utcnow()
     if session.status == SessionStatus.CANCELLED:
         raise CheckinError("This session is cancelled: attendance is not taken.")
     if session.start_dt - timedelta(days=1) > now:
@@ -412,8 +418,8 @@ def mark(session: Session, person: User, status: AttendanceStatus | None, reason
                 db.session.add(record)
                 db.session.flush()
         except IntegrityError:  # a check-in landed a moment ago: mark over it
-            return mark(session, person, status, reason, by, add)
-        _log(record, None, by, now)
+            return mark(session, person, status, reason, by, add, note, at)
+        _log(record, None, by, now, note)
         return record
     old = record.status
     if status is None:
@@ -432,8 +438,76 @@ def mark(session: Session, person: User, status: AttendanceStatus | None, reason
     record.source = AttendanceSource.MANUAL
     record.reason = reason if status == AttendanceStatus.EXCUSED else ""
     record.changed_by_id = by.id
-    _log(record, old, by, now)
+    _log(record, old, by, now, note)
     return record
+
+
+# -- "mark everyone unmarked present", and its undo --------------------------------------------
+
+# On the history lines of the batch and of its undo: they say what made them, and the first
+# is how the undo finds exactly the marks the batch made.
+ALL_PRESENT_NOTE = "everyone unmarked present"
+UNDO_ALL_PRESENT_NOTE = "undo: everyone unmarked present"
+
+
+def mark_unmarked_present(session: Session, by: User, leave_alone: set[int]) -> int:
+    """Mark present everyone expected who has no record (except ``leave_alone``: people away).
+
+    The lines share one instant, so the batch can be undone as one.
+    """
+    now = utcnow()
+    count = 0
+    for person, record, expected in roster(session):
+        if record is None and expected and person.id not in leave_alone:
+            mark(session, person, AttendanceStatus.PRESENT, "", by, note=ALL_PRESENT_NOTE, at=now)
+            count += 1
+    return count
+
+
+def _batch_lines(session: Session, by: User):
+    """``AttendanceChange`` rows of ``by``'s "everyone present" on ``session`` that are still
+    the latest change of their record: nobody (nor a check-in) has changed it since."""
+    later = aliased(AttendanceChange)
+    line = AttendanceChange
+    return sa.and_(
+        line.session_id == session.id,
+        line.changed_by_id == by.id,
+        line.reason == ALL_PRESENT_NOTE,
+        line.old_status.is_(None),
+        line.new_status == AttendanceStatus.PRESENT,
+        ~sa.exists().where(
+            later.session_id == line.session_id, later.user_id == line.user_id, later.id > line.id
+        ),
+    )
+
+
+def undoable_all_present(session: Session, by: User,
+                         now: datetime | None = None) -> tuple[datetime, int] | None:  # fmt: skip
+    """When ``by`` last marked everyone present here (within the undo window) and how many
+    of those marks stand unchanged: what the Undo button offers."""
+    since = (now or utcnow()) - timedelta(minutes=current_app.config["CLAIM_UNDO_MINUTES"])
+    found = db.session.execute(
+        sa.select(AttendanceChange.changed_dt, sa.func.count())
+        .where(_batch_lines(session, by), AttendanceChange.changed_dt > since)
+        .group_by(AttendanceChange.changed_dt)
+        .order_by(AttendanceChange.changed_dt.desc())
+        .limit(1)
+    ).first()
+    return (found[0], found[1]) if found else None
+
+
+def undo_all_present(session: Session, by: User, at: datetime) -> int:
+    """Clear the marks ``by``'s "everyone present" made at ``at``, each with a history line,
+    leaving any record changed since as it is. Returns how many were cleared."""
+    lines = db.session.scalars(
+        sa.select(AttendanceChange)
+        .options(joinedload(AttendanceChange.user))
+        .where(_batch_lines(session, by), AttendanceChange.changed_dt == at)
+    ).all()
+    now = utcnow()
+    for line in lines:
+        mark(session, line.user, None, UNDO_ALL_PRESENT_NOTE, by, at=now)
+    return len(lines)
 
 
 def history(session: Session) -> list[AttendanceChange]:

@@ -1,7 +1,7 @@
 """Check-in on phones, the projector display, marking by the coordinator, the sign-in sheet,
 and the attendance reports."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import segno
 import sqlalchemy as sa
@@ -288,25 +288,49 @@ def mark(session_id: int):
 @coordinator_required
 def mark_all_present(session_id: int):
     session = _session(session_id)
-    count = 0
-    away = away_services.covering(session)
     try:
-        for person, record, expected in services.roster(session):
-            # Someone excused by an approved away period was not forgotten: leave them be.
-            if record is None and expected and person.id not in away:
-                services.mark(session, person, AttendanceStatus.PRESENT, "", by=current_user)
-                count += 1
+        # Someone excused by an approved away period was not forgotten: leave them be.
+        count = services.mark_unmarked_present(
+            session, current_user, set(away_services.covering(session))
+        )
     except CheckinError as error:
+        return _marked(session, error.message, "error")
+    # The section's "N marked present at 08:12. Undo" says it when there were any.
+    return _marked(session, "" if count else "Everyone expected already has a mark.", "info")
+
+
+@bp.post("/sessions/<int:session_id>/attendance/undo-all-present")
+@coordinator_required
+def undo_all_present(session_id: int):
+    session = _session(session_id)
+    try:
+        at = datetime.fromisoformat(request.form.get("at", "")[:40])
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        return _marked(session, "That undo button is out of date: reload the page.", "error")
+    try:
+        count = services.undo_all_present(session, current_user, at)
+    except CheckinError as error:
+        return _marked(session, error.message, "error")
+    message = (
+        f"Undone: {count} marked present by that button are unmarked again."
+        if count
+        else "Nothing to undo: those marks were changed since."
+    )
+    return _marked(session, message, "success" if count else "info")
+
+
+def _marked(session: Session, message: str, tone: str):
+    """The roster after a batch: the section for htmx, the page (at the roster) otherwise."""
+    if tone == "error":
         db.session.rollback()
-        if is_htmx():
-            return _roster_section(session, error.message, "error")
-        flash(error.message, "error")
-        return redirect(url_for("schedule.session", session_id=session.id) + "#attendance", 303)
-    db.session.commit()
-    message = f"{count} marked present." if count else "Everyone expected already has a mark."
+    else:
+        db.session.commit()
     if is_htmx():
-        return _roster_section(session, message)
-    flash(message, "success")
+        return _roster_section(session, message, tone)
+    if message:
+        flash(message, tone)
     return redirect(url_for("schedule.session", session_id=session.id) + "#attendance", 303)
 
 
@@ -337,6 +361,7 @@ def session_attendance(session: Session, viewer) -> dict | None:
         context.update(
             roster=roster,
             markable=markable,
+            undo=services.undoable_all_present(session, viewer, now) if markable else None,
             history=services.history(session)[:50],
             refusals=guard.refusals(session.id),
             wrong_code_limit=guard.PER_PERSON.describe("wrong codes"),

@@ -132,17 +132,19 @@ INSERT_EVENT = sa.insert(AuditEvent.__table__)
 
 
 def row(action: str, entity: str, entity_id: int | None, summary: str = "",
-        changes: dict | None = None) -> dict:  # fmt: skip
-    """The values of an audit row for a change made now by the signed-in person (if any)."""
+        changes: dict | None = None, actor_id: int | None = None) -> dict:  # fmt: skip
+    """The values of an audit row for a change made now by ``actor_id`` (by default the
+    signed-in person, if any)."""
     return {
-        "at": utcnow(), "actor_id": _actor_id(), "action": action, "entity": entity,
+        "at": utcnow(), "actor_id": actor_id if actor_id is not None else _actor_id(),
+        "action": action, "entity": entity,
         "entity_id": entity_id, "summary": summary[:300], "changes": changes or {},
     }  # fmt: skip
 
 
 def record(action: str, entity: str, entity_id: int | None, summary: str = "",
-           changes: dict | None = None) -> None:  # fmt: skip
+           changes: dict | None = None, actor_id: int | None = None) -> None:  # fmt: skip
     """An audit row for a change made by a statement the ORM does not track."""
     from didactics.extensions import db
 
-    db.session.execute(INSERT_EVENT, row(action, entity, entity_id, summary, changes))
+    db.session.execute(INSERT_EVENT, row(action, entity, entity_id, summary, changes, actor_id))

@@ -17,7 +17,7 @@ from didactics.csvfiles import uploaded_text
 from didactics.extensions import db
 from didactics.models import utcnow
 from didactics.program.models import get_program
-from didactics.web import first_submission, is_htmx, page_sections, render
+from didactics.web import ask_first, first_submission, is_htmx, page_sections, render
 
 
 def _load(period_id: int) -> AwayPeriod:
@@ -100,6 +100,20 @@ def cancel(period_id: int):
     if not (current_user.id == period.user_id or current_user.is_coordinator):
         abort(403)
     back = url_for("away.manage" if current_user.is_coordinator else "away.mine")
+    if period.can_cancel(current_user):
+        what = f"({period.kind.label.lower()}, {services.describe(period)})"
+        if period.user_id == current_user.id and period.status == AwayStatus.REQUESTED:
+            ask_first(f"Withdraw your request {what}?", "Withdraw", back=back)
+        else:
+            thing = "request" if period.status == AwayStatus.REQUESTED else "away time"
+            ask_first(
+                f"Cancel {period.user.name}'s {thing} {what}?",
+                "Cancel it",
+                back=back,
+                detail="The sessions inside it count again."
+                if period.status == AwayStatus.APPROVED
+                else "",
+            )
     try:
         services.cancel(period, current_user)
     except services.AwayError as error:

@@ -21,7 +21,7 @@ from didactics.models import utcnow
 from didactics.program.models import Program, get_program
 from didactics.schedule.models import Kind, Session
 from didactics.signups.models import Registration, Slot
-from didactics.web import render
+from didactics.web import ask_first, render
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 PAST_DAYS = 90
@@ -230,6 +230,13 @@ def calendar():
 @bp.post("/calendar/reset")
 @login_required
 def reset():
+    ask_first(
+        "Reset your calendar links?",
+        "Reset links",
+        back=url_for("feeds.calendar"),
+        detail="The old links stop working at once: calendars subscribed with them stop "
+        "updating until you subscribe again with the new ones.",
+    )
     user = db.session.get(User, current_user.id)
     user.reset_feed_token()
     db.session.commit()

@@ -13,7 +13,7 @@ from didactics.extensions import db
 from didactics.people import bp
 from didactics.people.forms import ImportForm, NewPersonForm, PersonForm
 from didactics.people.importing import create_people, parse_people_csv
-from didactics.web import page_sections, render
+from didactics.web import ask_first, page_sections, render
 
 
 def _people(include_inactive: bool) -> list[User]:
@@ -113,6 +113,13 @@ def deactivate(person_id: int):
     if person.id == current_user.id:
         flash("You cannot deactivate your own account.", "error")
     else:
+        ask_first(
+            f"Deactivate {person.name}?",
+            "Deactivate",
+            back=url_for("people.index"),
+            detail="They can no longer sign in. Their history stays, and you can reactivate "
+            "them later.",
+        )
         person.is_active = False
         signins.end_all(person)  # so reactivating them later brings back no old cookie
         db.session.commit()

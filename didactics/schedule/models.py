@@ -153,6 +153,14 @@ class Session(TimestampMixin, db.Model):
         now = now or utcnow()
         return self.start_dt <= now < self.end_dt
 
+    @property
+    def named(self) -> str:
+        """The session as a question names it: “Journal club” on Wed 3 Dec at 07:00."""
+        from didactics.program.models import get_program
+
+        start = get_program().local(self.start_dt)
+        return f"“{self.title}” on {start:%a %-d %b} at {start:%H:%M}"
+
     def can_manage(self, user: "User") -> bool:
         return user.is_authenticated and user.is_coordinator
 

@@ -26,7 +26,7 @@ from didactics.schedule.forms import (
 from didactics.schedule.models import Closure, Kind, Series, Session, SessionStatus
 from didactics.schedule.recurrence import RecurrenceError, Rhythm, describe
 from didactics.signups.models import Slot
-from didactics.web import first_submission, page_sections, render
+from didactics.web import ask_first, first_submission, page_sections, render
 
 
 def _kinds() -> list[Kind]:
@@ -418,6 +418,13 @@ def session_cancel(session_id: int):
     session = _load(session_id)
     form = CancelForm()
     if form.validate_on_submit():
+        ask_first(
+            f"Cancel {session.named}?",
+            "Cancel the session",
+            back=url_for("schedule.session", session_id=session.id),
+            detail="Everyone sees it as cancelled, with your reason, and calendars strike it "
+            "through. You can restore it later.",
+        )
         services.cancel_session(session, form.reason.data.strip())
         db.session.commit()
         flash("Session cancelled. Calendars will show it as cancelled.", "success")
@@ -440,6 +447,13 @@ def session_restore(session_id: int):
 @coordinator_required
 def session_delete(session_id: int):
     session = _load(session_id)
+    if not services.blockers(session):
+        ask_first(
+            f"Delete {session.named}?",
+            "Delete",
+            back=url_for("schedule.session", session_id=session.id),
+            detail="This cannot be undone: the session leaves the schedule and every calendar.",
+        )
     try:
         services.delete_session(session)
     except services.ScheduleError as error:
@@ -476,6 +490,13 @@ def closure_create():
 @coordinator_required
 def closure_delete(closure_id: int):
     closure = db.get_or_404(Closure, closure_id)
+    ask_first(
+        f"Remove the closure “{closure.reason}”, {closure.starts_on:%-d %b %Y}"
+        + (f" – {closure.ends_on:%-d %b %Y}?" if closure.ends_on != closure.starts_on else "?"),
+        "Remove",
+        back=url_for("schedule.manage"),
+        detail="Sessions it cancelled stay cancelled; new sessions can be made on those days.",
+    )
     db.session.delete(closure)
     db.session.commit()
     flash(

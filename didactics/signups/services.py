@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, contains_eager, joinedload
 
+from didactics.audit.models import AuditEvent
 from didactics.audit.recorder import record
 from didactics.auth.models import Role, User
 from didactics.extensions import db
@@ -104,7 +106,7 @@ def _year_bounds(day: date) -> tuple[datetime, datetime]:
     return program.local_midnight(first), program.local_midnight(last + timedelta(days=1))
 
 
-def _over_limit(user: User, session: Session) -> int | None:
+def over_limit(user: User, session: Session) -> int | None:
     """The kind's yearly limit if ``user`` already reached it in the session's year."""
     limit = session.kind.yearly_limit
     if not limit:
@@ -134,7 +136,7 @@ def claim(slot_id: int, user: User, topic: Topic) -> Slot:
     now = utcnow()
     others = aliased(Slot)
     slot = db.session.get(Slot, slot_id)
-    if slot is not None and (limit := _over_limit(user, slot.session)):
+    if slot is not None and (limit := over_limit(user, slot.session)):
         raise SignupError(
             f"You already hold {limit} {slot.session.kind.label.lower()} slots this academic "
             f"year, the program's limit. Ask the coordinator if you should take another.",
@@ -171,9 +173,11 @@ def claim(slot_id: int, user: User, topic: Topic) -> Slot:
     if changed == 1:
         db.session.expire_all()
         slot = db.session.get(Slot, slot_id)
+        # The claimer is the actor whoever is signed in: undo_claim() asks the trail for it.
         record(
-            "claim", "slots", slot_id, f"{slot.label}: {user.name}", {"user_id": [None, user.id]}
-        )
+            "claim", "slots", slot_id, f"{slot.label}: {user.name}", {"user_id": [None, user.id]},
+            actor_id=user.id,
+        )  # fmt: skip
         return slot
     raise _why_not(slot_id, user, now)
 
@@ -214,6 +218,93 @@ def can_release(user: User, slot: Slot, now: datetime | None = None) -> bool:
     if user.is_coordinator:
         return True
     return slot.user_id == user.id and (now or utcnow()) < release_deadline(slot.session)
+
+
+def claim_is_final(user: User, session: Session, now: datetime | None = None) -> bool:
+    """True when ``user`` could not release a slot of ``session`` once claimed (inside the
+    cut-off): the claim asks first, and only the undo window is left."""
+    return not user.is_coordinator and (now or utcnow()) >= release_deadline(session)
+
+
+def undo_window() -> timedelta:
+    return timedelta(minutes=current_app.config["CLAIM_UNDO_MINUTES"])
+
+
+def _claimed_by_holder(user_id: int) -> sa.ColumnElement[bool]:
+    """SQL condition on ``Slot``: its holder claimed it themself (not given it by the
+    coordinator, nor swapped into it): the trail's "claim" row by them, on this slot, from the
+    moment the current holding began (a later assignment moves ``claimed_dt`` past it)."""
+    return sa.exists().where(
+        AuditEvent.entity == "slots",
+        AuditEvent.entity_id == Slot.id,
+        AuditEvent.action == "claim",
+        AuditEvent.actor_id == user_id,
+        AuditEvent.at >= Slot.claimed_dt,
+    )
+
+
+def undo_until(user: User, slot: Slot, now: datetime | None = None) -> datetime | None:
+    """Until when ``user`` may still undo their own claim of ``slot`` (None: they may not).
+
+    Cheap checks first: the trail is read only for a slot the person claimed minutes ago.
+    """
+    now = now or utcnow()
+    if slot.user_id != user.id or slot.claimed_dt is None or slot.session.start_dt <= now:
+        return None
+    until = slot.claimed_dt + undo_window()
+    if now >= until:
+        return None
+    held = db.session.scalar(
+        sa.select(Slot.id).where(Slot.id == slot.id, _claimed_by_holder(user.id))
+    )
+    return until if held is not None else None
+
+
+def undo_claim(slot_id: int, user: User) -> Slot:
+    """The holder takes back a claim made minutes ago, even inside the release cut-off.
+
+    One conditional UPDATE, like release(): the holder, the window, a session not yet begun
+    and a claim of their own are all in its WHERE, so it cannot race a coordinator's move.
+    """
+    now = utcnow()
+    changed = db.session.execute(
+        sa.update(Slot)
+        .where(
+            Slot.id == slot_id,
+            Slot.user_id == user.id,
+            Slot.claimed_dt > now - undo_window(),
+            Slot.session_id.in_(sa.select(Session.id).where(Session.start_dt > now)),
+            _claimed_by_holder(user.id),
+        )
+        .values(
+            user_id=None, title="", article_citation="", article_url="", claimed_dt=None,
+            updated_dt=now,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount  # fmt: skip
+    db.session.expire_all()
+    slot = db.session.get(Slot, slot_id)
+    if changed == 1:
+        record("undo claim", "slots", slot_id, f"{slot.label}: {user.name}",
+               {"user_id": [user.id, None]})  # fmt: skip
+        return slot
+    if slot is None:
+        raise SignupError("This slot no longer exists: the coordinator removed it.", status=404)
+    if slot.user_id != user.id:
+        raise SignupError("You do not hold this slot.", status=403)
+    if slot.session.start_dt <= now:
+        raise SignupError("This session has already started: its presenters stay.")
+    if slot.claimed_dt is not None and slot.claimed_dt > now - undo_window():
+        raise SignupError(
+            "The coordinator gave you this slot: ask them if you cannot present.", status=403
+        )
+    minutes = current_app.config["CLAIM_UNDO_MINUTES"]
+    if can_release(user, slot, now):
+        raise SignupError(f"A claim can be undone for {minutes} minutes: release it instead.")
+    raise SignupError(
+        f"A claim can be undone for {minutes} minutes, and the release cut-off has passed. "
+        "Ask the coordinator to find someone else or swap dates."
+    )
 
 
 def release(slot_id: int, user: User) -> Slot:

@@ -5,7 +5,7 @@ from collections import Counter, defaultdict
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import contains_eager, joinedload
 
@@ -20,7 +20,7 @@ from didactics.signups import bp, services
 from didactics.signups.forms import AssignForm, SlotForm, SwapForm, TopicForm
 from didactics.signups.models import Slot
 from didactics.signups.services import SignupError
-from didactics.web import first_submission, is_htmx, page_sections, render, safe_next
+from didactics.web import ask_first, first_submission, is_htmx, page_sections, render, safe_next
 
 # -- helpers ----------------------------------------------------------------------------------
 
@@ -67,6 +67,7 @@ def _row(slot_id: int, message: str = "", tone: str = "", next_slot: Slot | None
         topic_form=TopicForm(formdata=None),
         back=_back(url_for("signups.index")),
         can_release=services.can_release,
+        rules=services,
         may_claim=_may_claim_here(slot),
     )
 
@@ -151,7 +152,7 @@ def index():
         # "Show more": only the next rows, appended in place of the button.
         return render(
             "signups/index.html", block="more_slots", open_slots=open_slots, more_url=more_url,
-            now=now, can_release=services.can_release,
+            now=now, can_release=services.can_release, rules=services,
         )  # fmt: skip
     mine = list(
         db.session.scalars(
@@ -197,6 +198,7 @@ def index():
         topic_form=TopicForm(formdata=None),
         now=now,
         can_release=services.can_release,
+        rules=services,
         deadline=services.release_deadline,
         status=400 if problem else 200,
     )
@@ -209,27 +211,70 @@ def claim(slot_id: int):
     if not form.validate():
         problems = [m for messages in form.errors.values() for m in messages]
         return _refused(SignupError(" ".join(problems), status=400), slot_id)
+    wanted = db.session.get(Slot, slot_id)
+    # Only a claim that would go through asks: a refusal says why at once.
+    if (
+        _may_claim_here(wanted)
+        and services.claim_is_final(current_user, wanted.session)
+        and not services.over_limit(current_user, wanted.session)
+    ):
+        days, minutes = get_program().release_cutoff_days, current_app.config["CLAIM_UNDO_MINUTES"]
+        ask_first(
+            f"Claim the {wanted.label.lower()} slot of {wanted.session.named}?",
+            "Claim it",
+            back=_back(url_for("signups.index")),
+            detail=f"It is less than {days} days away, so once it is yours you cannot release "
+            f"it later: you can undo the claim for {minutes} minutes, then only the coordinator "
+            "can change it.",
+            tone="primary",
+        )
     try:
         slot = services.claim(slot_id, current_user, form.topic)
     except SignupError as error:
         return _refused(error, slot_id)
     session = slot.session
-    when = get_program().local(session.start_dt).strftime("%a %-d %b")
-    return _done(f"You are the {slot.label.lower()} of {session.title} on {when}.", slot_id)
+    program = get_program()
+    when = program.local(session.start_dt).strftime("%a %-d %b")
+    message = f"You are the {slot.label.lower()} of {session.title} on {when}."
+    if services.claim_is_final(current_user, session):
+        until = program.local(slot.claimed_dt + services.undo_window())
+        message += f" You can undo this until {until:%H:%M}."
+    return _done(message, slot_id)
 
 
 @bp.post("/slots/<int:slot_id>/release")
 @login_required
 def release(slot_id: int):
+    slot = db.session.get(Slot, slot_id)
+    who = slot.holder_name if slot is not None else ""
+    if slot is not None and services.can_release(current_user, slot):
+        mine = slot.user_id == current_user.id
+        ask_first(
+            f"Release your {slot.label.lower()} slot of {slot.session.named}?"
+            if mine
+            else f"Take {who} off the {slot.label.lower()} slot of {slot.session.named}?",
+            "Release" if mine else "Unassign",
+            back=_back(url_for("signups.index")),
+            detail="The slot opens again: someone else can claim it.",
+        )
     try:
-        slot = db.session.get(Slot, slot_id)
-        who = slot.holder_name if slot is not None else ""
         services.release(slot_id, current_user)
     except SignupError as error:
         return _refused(error, slot_id)
     if who and who != current_user.name:
         return _done(f"{who} no longer holds this slot; it is open again.", slot_id)
     return _done("Released: the slot is open for someone else.", slot_id)
+
+
+@bp.post("/slots/<int:slot_id>/undo")
+@login_required
+def undo(slot_id: int):
+    """The holder takes back a claim made a few minutes ago (a tap on the wrong slot)."""
+    try:
+        services.undo_claim(slot_id, current_user)
+    except SignupError as error:
+        return _refused(error, slot_id)
+    return _done("Undone: the slot is open again.", slot_id)
 
 
 @bp.post("/slots/<int:slot_id>/topic")
@@ -351,6 +396,12 @@ def delete_slot(slot_id: int):
     if session.is_past() and not slot.is_open:
         error = SignupError("This session is over: its presenters stay on the record.", status=400)
         return _coordinator_refused(error, session)
+    ask_first(
+        f"Remove the {slot.label.lower()} slot of {session.named}?",
+        "Remove the slot",
+        back=url_for("schedule.session", session_id=session.id),
+        detail="" if slot.is_open else f"{slot.holder_name} no longer presents at this session.",
+    )
     label = slot.label
     db.session.delete(slot)
     session.updated_dt = utcnow()
@@ -395,6 +446,14 @@ def register(session_id: int):
 @login_required
 def unregister(session_id: int):
     session = _session(session_id)
+    if session.start_dt > utcnow():
+        ask_first(
+            f"Cancel your registration for {session.named}?",
+            "Cancel my registration",
+            back=_back(url_for("schedule.session", session_id=session.id)),
+            detail="Your place goes to the next person waiting; if you register again, you "
+            "join the end of the list.",
+        )
     try:
         services.unregister(session, current_user)
     except SignupError as error:
@@ -425,6 +484,7 @@ def session_slots(session: Session, viewer, force: bool = False) -> dict | None:
             if future and not held_here and s.is_open and services.may_hold(viewer, s)
         },
         "can_release": services.can_release,
+        "rules": services,
         "deadline": services.release_deadline(session),
         "topic_form": TopicForm(formdata=None),
         "message": None,
