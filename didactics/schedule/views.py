@@ -23,6 +23,7 @@ from didactics.schedule.forms import (
     SeriesForm,
     SessionForm,
 )
+from didactics.schedule.kinds import abbreviations
 from didactics.schedule.models import Closure, Kind, Series, Session, SessionStatus
 from didactics.schedule.recurrence import RecurrenceError, Rhythm, describe
 from didactics.signups.models import Slot
@@ -156,6 +157,7 @@ def month():
         by_day=group_by_day(sessions),
         kinds=kinds,
         kind=kind,
+        tags=abbreviations(kinds),
         problem=problem,
     )
 
