@@ -176,9 +176,11 @@ def session(session_id: int):
     if not session.can_view(current_user):
         abort(403)
     sections = page_sections.collect("session", session, current_user)
+    local_day = get_program().local(session.start_dt).date()
     return render(
         "schedule/session.html",
         session=session,
+        week_of=local_day - timedelta(days=local_day.weekday()),
         sections=sections,
         cancel_form=CancelForm(),
         presenters=presenters_by_session([session]).get(session.id, []),
