@@ -10,6 +10,7 @@ from jinja2_fragments.flask import render_block
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from didactics import dates
 from didactics.extensions import db
 
 log = logging.getLogger(__name__)
@@ -250,6 +251,8 @@ def init_app(app: Flask) -> None:
 
     # A global, not context: macros imported from _macros.html see globals only.
     app.jinja_env.globals["once_token"] = once_token
+    # The one way a day is written for people: {{ d|day }} → "Wed 3 Dec".
+    app.add_template_filter(dates.day, "day")
 
     @app.context_processor
     def layout_context():

@@ -17,6 +17,7 @@ from didactics.auth.models import Role, User
 from didactics.auth.util import coordinator_required, staff_required
 from didactics.away import services as away_services
 from didactics.csvfiles import csv_download
+from didactics.dates import day, parse_day
 from didactics.extensions import db
 from didactics.models import utcnow
 from didactics.program.models import get_program
@@ -401,9 +402,9 @@ def report_range(program) -> tuple[date, date, list[str]]:
             values[name] = default
             continue
         try:
-            values[name] = date.fromisoformat(text[:10])
+            values[name] = parse_day(text[:40], today=today)
         except ValueError:
-            problems.append(f"“{text[:20]}” is not a date like {today.isoformat()}.")
+            problems.append(f"“{text[:20]}” is not a date like {day(today, year=True)}.")
             values[name] = default
     if values["to"] < values["from"]:
         problems.append("The range ends before it starts.")

@@ -1,5 +1,8 @@
 """The kinds of session a pain medicine fellowship runs (DESIGN §2), seeded on a new database."""
 
+import re
+from collections.abc import Iterable
+
 from sqlalchemy import select
 
 from didactics.extensions import db
@@ -86,3 +89,29 @@ def seed_kinds() -> list[Kind]:
             existing[kind.code] = kind
     db.session.flush()
     return sorted(existing.values(), key=lambda k: (k.sort_order, k.label))
+
+
+SMALL_WORDS = {"a", "an", "and", "for", "in", "of", "on", "the", "to", "with"}
+
+
+def abbreviations(kinds: Iterable[Kind]) -> dict[int, str]:
+    """A short tag per kind, from its label's initials ("Journal club" → "JC"), unique among
+    ``kinds`` (a later clash gets a number): the month view says the kind in text, not in
+    colour alone."""
+    tags: dict[int, str] = {}
+    taken: set[str] = set()
+    for kind in kinds:
+        words = [w for w in re.findall(r"[^\W_]+", kind.label) if w.lower() not in SMALL_WORDS]
+        if not words:
+            base = (kind.code[:3] or "?").upper()
+        elif len(words) == 1:
+            base = words[0][:3].upper()
+        else:
+            base = "".join(w[0] for w in words)[:3].upper()
+        tag, n = base, 1
+        while tag in taken:
+            n += 1
+            tag = f"{base}{n}"
+        taken.add(tag)
+        tags[kind.id] = tag
+    return tags

@@ -23,6 +23,7 @@ from didactics.schedule.forms import (
     SeriesForm,
     SessionForm,
 )
+from didactics.schedule.kinds import abbreviations
 from didactics.schedule.models import Closure, Kind, Series, Session, SessionStatus
 from didactics.schedule.recurrence import RecurrenceError, Rhythm, describe
 from didactics.signups.models import Slot
@@ -156,6 +157,7 @@ def month():
         by_day=group_by_day(sessions),
         kinds=kinds,
         kind=kind,
+        tags=abbreviations(kinds),
         problem=problem,
     )
 
@@ -174,9 +176,11 @@ def session(session_id: int):
     if not session.can_view(current_user):
         abort(403)
     sections = page_sections.collect("session", session, current_user)
+    local_day = get_program().local(session.start_dt).date()
     return render(
         "schedule/session.html",
         session=session,
+        week_of=local_day - timedelta(days=local_day.weekday()),
         sections=sections,
         cancel_form=CancelForm(),
         presenters=presenters_by_session([session]).get(session.id, []),

@@ -70,6 +70,7 @@ def demo(context: DemoContext) -> None:
         else:
             chance = 1.0
         taken_here: set[int] = set()
+        titled = False
         for slot in slots.get(session.id, []):
             if rng.random() > chance:
                 continue
@@ -90,10 +91,16 @@ def demo(context: DemoContext) -> None:
             slot.claimed_dt = session.start_dt - timedelta(days=rng.randint(10, 60))
             taken_here.add(person.id)
             topics = TOPICS.get(code)
-            if topics and code == "journal_club":
+            # One subject per session, held by its first presenter: a co-presenter or a
+            # moderator with a title of their own, or a presenter's title beside a session's
+            # own topic, would say the session is about two things.
+            if not topics or slot.eligibility == Eligibility.FACULTY or session.topic or titled:
+                continue
+            titled = True
+            if code == "journal_club":
                 title, citation, url = rng.choice(topics)
                 slot.title, slot.article_citation, slot.article_url = title, citation, url
-            elif topics and slot.eligibility != Eligibility.FACULTY:
+            else:
                 slot.title = rng.choice(topics)
     _full_cadaver_lab(context, now)
 
