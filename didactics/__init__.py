@@ -54,6 +54,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     check_secret_key(app)
     configure_htmx(app)
+    from didactics.auth import oidc
+
+    oidc.configure(app)
     if app.config["HTTPS"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
