@@ -55,6 +55,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     check_secret_key(app)
     check_calendar_networks(app)
     configure_htmx(app)
+    from didactics.auth import oidc
+
+    oidc.configure(app)
     if app.config["HTTPS"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

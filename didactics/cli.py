@@ -40,8 +40,10 @@ def demo_command(force: bool) -> None:
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
 @click.option("--name", required=True)
 def create_user_command(email: str, role: str, name: str) -> None:
-    """Create an account and print its one-time set-password link."""
-    from didactics.auth.util import set_password_url
+    """Create an account and print its one-time set-password link (or, for people who sign in
+    with the hospital's identity provider, how they sign in)."""
+    from didactics.auth.oidc import sign_in_method
+    from didactics.auth.util import external_url, set_password_url
 
     try:
         email = validate_email(email.strip(), check_deliverability=False).normalized.lower()
@@ -55,6 +57,11 @@ def create_user_command(email: str, role: str, name: str) -> None:
     db.session.add(user)
     db.session.commit()
     click.echo(f"Created {user.name} <{user.email}> as {user.role.value}.")
+    if sign_in_method(user) == "provider":
+        label = current_app.config["OIDC_LABEL"]
+        click.echo(f"They sign in with their hospital account ({user.email}): no password to set.")
+        click.echo(f"Tell them to open {external_url('auth.login')} and choose “{label}”.")
+        return
     days = current_app.config["SET_PASSWORD_MAX_AGE"] // 86400
     click.echo(f"One-time link to set the password (valid for {days} days):")
     click.echo(set_password_url(user))

@@ -42,6 +42,23 @@ class Defaults:
     # Behind HTTPS set HTTPS = True: Secure cookies, https links, X-Forwarded-* trusted once.
     HTTPS = False
 
+    # Signing in with the hospital's identity provider (OpenID Connect): its issuer URL (the
+    # app reads <issuer>/.well-known/openid-configuration) and this app's registration there.
+    # Empty: no provider, everyone signs in with a password.
+    OIDC_ISSUER = ""
+    OIDC_CLIENT_ID = ""
+    OIDC_CLIENT_SECRET = ""
+    # The words on the provider's button on the sign-in page.
+    OIDC_LABEL = "Sign in with your hospital account"
+    # Email domains whose provider accounts get an account on their first sign-in, as guests
+    # (["hospital.org"]); anyone else must be added by the coordinator first.
+    OIDC_AUTO_DOMAINS: list[str] = []
+    # Seconds to wait for the provider (discovery, keys, tokens) before saying it is not answering.
+    OIDC_TIMEOUT = 10
+    # Who may sign in with a password: "on" (everyone), "guests-only" (people whose role is
+    # guest; everyone else uses the provider) or "off" (nobody). Anything but "on" needs a provider.
+    PASSWORDS = "on"
+
     # Where people reach the app; links printed by the CLI start with it.
     BASE_URL = "http://127.0.0.1:5000"
     # A presenter may undo their own claim this many minutes after making it, even inside the

@@ -326,15 +326,24 @@ class InFlight:
 @pytest.fixture
 def live_server(app):
     """The app served by a threaded server on a free loopback port (for the browser)."""
+    with serve_live(app) as server:
+        yield server
+
+
+@contextmanager
+def serve_live(app, port: int = 0):
+    """``app`` served by a threaded server on loopback (``port``, or a free one)."""
     in_flight = InFlight(app)
-    server = make_server("127.0.0.1", 0, in_flight, threaded=True)
+    server = make_server("127.0.0.1", port, in_flight, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     server.url = f"http://127.0.0.1:{server.server_port}"
-    yield server
-    server.shutdown()
-    thread.join(timeout=5)
-    server.socket.close()  # not server_close(): it waits for every thread, with no limit
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.socket.close()  # not server_close(): it waits for every thread, with no limit
     if not in_flight.wait_until_idle(seconds=30):
         pytest.fail(f"{in_flight.running} request(s) still running 30 s after the test ended")
 
@@ -499,3 +508,30 @@ def make_session(app, make_kind):
         return session
 
     return make
+
+
+# -- the hospital's identity provider --------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(tmp_path_factory):
+    """oidc-provider under node on loopback (tests/oidc): skipped without node or the npm
+    package, except where REQUIRE_OIDC=1 (CI), where that is an error."""
+    from tests import oidc
+
+    why = oidc.missing()
+    if why:
+        if os.environ.get("REQUIRE_OIDC") == "1":
+            pytest.fail(f"REQUIRE_OIDC=1 but {why}")
+        pytest.skip(why)  # never in CI, where REQUIRE_OIDC=1 turns it into a failure
+    provider = oidc.OpenIDProvider(tmp_path_factory.mktemp("oidc"))
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def oidc(oidc_provider):
+    """The provider, answering normally at the start of each test."""
+    oidc_provider.proxy.faults.clear()
+    yield oidc_provider
+    oidc_provider.proxy.faults.clear()

@@ -43,6 +43,8 @@ def fill_every_table() -> None:
 
     build_demo()
     someone = db.session.scalar(sa.select(User).order_by(User.id).limit(1))
+    # Someone who signs in through the hospital's identity provider.
+    someone.oidc_issuer, someone.oidc_subject = "https://login.hospital.example/v2.0", "sub-0001"
     session = db.session.scalar(sa.select(Session).order_by(Session.id).limit(1))
     db.session.add(SignIn(user_id=someone.id, key_hash="0" * 64, user_agent="Mozilla/5.0"))
     db.session.add(CheckinRefusal(session_id=session.id, user_id=someone.id, count=2,

@@ -15,7 +15,7 @@ from didactics.auth.models import Role, User
 from didactics.extensions import db
 from didactics.program.models import get_program
 from tests.conftest import BACKENDS, Client, app_config, create_database, drop_database
-from tests.dbrows import all_rows, fill_every_table
+from tests.dbrows import all_rows, column_names, fill_every_table
 
 NOW = datetime(2026, 7, 1, 12, tzinfo=UTC)
 
@@ -168,7 +168,7 @@ def copy_rows(source: sa.Engine, target: sa.Engine) -> dict[str, list[str]]:
     return columns
 
 
-@pytest.mark.parametrize("revision", ["0001", "0002"])
+@pytest.mark.parametrize("revision", ["0001", "0002", "0007"])
 def test_upgrade_keeps_every_row_of_an_older_database(empty_app, whole_program, revision):
     """A database in use at an older release, with every table it had filled, upgrades to the
     newest one with every row of every column it had unchanged."""
@@ -192,3 +192,16 @@ def test_upgrade_keeps_every_row_of_an_older_database(empty_app, whole_program, 
     client.login("coordinator@example.org", "demo-password")
     assert client.get("/schedule").status_code == 200
     assert client.get("/people").status_code == 200
+
+
+def test_going_back_before_provider_accounts_keeps_every_other_row(empty_app, whole_program):
+    """0008 added two columns to the people table; taking them away again must not copy that
+    table (on SQLite, dropping the old copy would cascade to every row that names a person)."""
+    with empty_app.app_context():
+        upgrade()
+        columns = copy_rows(whole_program, db.engine)
+        downgrade(revision="0007")
+        kept = column_names(db.engine)
+        assert "oidc_subject" not in kept["users"]
+        before = {t: [c for c in cols if c in kept[t]] for t, cols in columns.items()}
+        assert all_rows(db.engine, before) == all_rows(whole_program, before)

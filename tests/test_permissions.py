@@ -29,6 +29,9 @@ MATRIX = [
     ("GET", "/", SIGNED_IN),
     ("GET", "/healthz", ANYONE),
     ("GET", "/login", ANYONE),
+    # No identity provider is set up here: tests/test_oidc_permissions.py runs the matrix with one.
+    ("GET", "/login/oidc", dict.fromkeys(ROLES, 404)),
+    ("GET", "/login/oidc/callback", dict.fromkeys(ROLES, 404)),
     ("POST", "/login", dict.fromkeys(ROLES, 400)),  # no email or password
     ("POST", "/logout", dict.fromkeys(ROLES, 302)),
     ("GET", "/set-password/{token}", dict.fromkeys(ROLES, 400)),  # a link that is not valid
@@ -60,13 +63,19 @@ MATRIX = [
     ("method", "path", "expected"), MATRIX, ids=[f"{m} {p}" for m, p, _ in MATRIX]
 )
 def test_permission_matrix(client, users, make_user, login_as, role, method, path, expected):
+    check(client, make_user, login_as, role, method, path, expected)
+
+
+def check(client, make_user, login_as, role, method, path, expected) -> None:
+    """One cell of the matrix: ``role`` signs in (``login_as``) and opens ``path``."""
     other = make_user("fellow")
     me = login_as(role)
     url = path.format(me=me.id if me else other.id, other=other.id, token="not-a-token")
     # Destructive posts are confirmed, as after the question (asked: see test_confirm.py).
     response = client.get(url) if method == "GET" else client.post(url, data={"confirmed": "1"})
     assert response.status_code == expected[role], f"{role} {method} {url}"
-    if role == "visitor" and expected[role] == 302 and path not in ("/logout",):
+    # (The provider's button sends a visitor to the provider.)
+    if role == "visitor" and expected[role] == 302 and path not in ("/logout", "/login/oidc"):
         assert response.headers["Location"].startswith("/login"), response.headers["Location"]
 
 

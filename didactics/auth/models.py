@@ -45,6 +45,11 @@ PASSWORD_METHOD = "scrypt"
 
 class User(UserMixin, TimestampMixin, db.Model):
     __tablename__ = "users"
+    # One person per provider account (NULLs, the people not matched yet, do not collide). A
+    # unique index, not a constraint: SQLite adds an index without copying the table.
+    __table_args__ = (
+        sa.Index("ix_users_oidc_issuer_oidc_subject", "oidc_issuer", "oidc_subject", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Stored lower-cased: sign-in and uniqueness ignore case.
@@ -62,6 +67,10 @@ class User(UserMixin, TimestampMixin, db.Model):
     # No longer expected after this date (graduated); None = still here.
     ends_on: Mapped[date | None]
     feed_token: Mapped[str] = mapped_column(sa.String(64), unique=True, default=new_feed_token)
+    # The hospital's identity provider account this person signs in with, once matched (by a
+    # verified email, the first time): its issuer and subject, which stay when an email changes.
+    oidc_issuer: Mapped[str | None] = mapped_column(sa.String(255))
+    oidc_subject: Mapped[str | None] = mapped_column(sa.String(255))
     # The sign-in this request came with (set by the user loader, or when signing in): what
     # Flask-Login keeps in the session and the remember cookie, through ``get_id``.
     sign_in_key = None  # str | None; not a column

@@ -1,10 +1,10 @@
 """Sign in, sign out, set a password from a one-time link, change one's password."""
 
-from flask import current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required, logout_user
 from sqlalchemy import bindparam, func, select
 
-from didactics.auth import bp, signins
+from didactics.auth import bp, oidc, signins
 from didactics.auth.forms import ChangePasswordForm, LoginForm, SetPasswordForm
 from didactics.auth.models import SignIn, User, key_hash
 from didactics.auth.util import LinkError, coordinator_required, user_for_token
@@ -67,13 +67,36 @@ def _failed(response) -> bool:
     return response.status_code in (400, 401, 403)
 
 
+# Failed sign-ins per address, with a password or through the provider: one count.
+def _per_address(**options):
+    return limiter.shared_limit(
+        lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"],
+        scope="login-address",
+        deduct_when=_failed,
+        **options,
+    )
+
+
+# Kept in the session while signed in through the provider, to offer its sign-out afterwards.
+PROVIDER_SIGN_IN = "signed_in_with_provider"
+OFFER_PROVIDER_SIGN_OUT = "offer_provider_sign_out"
+
+
+def _login_page(form: LoginForm, status: int = 200, notice: str | None = None):
+    offer = session.pop(OFFER_PROVIDER_SIGN_OUT, False) and oidc.enabled()
+    return render(
+        "auth/login.html",
+        form=form,
+        status=status,
+        notice=notice,
+        provider=oidc.enabled(),
+        passwords=oidc.passwords(),
+        provider_sign_out=oidc.end_session_url() if offer else None,
+    )
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(
-    lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"],
-    methods=["POST"],
-    deduct_when=_failed,
-    scope="login-address",
-)
+@_per_address(methods=["POST"])
 @limiter.limit(
     lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"], methods=["POST"],
     key_func=_account_key, deduct_when=_failed, scope="login-account",
@@ -84,6 +107,10 @@ def login():
         form.next.data = request.args.get("next", "")
     if current_user.is_authenticated and request.method == "GET":
         return render("auth/signed_in.html", next=safe_next(form.next.data, url_for("core.home")))
+    if request.method == "POST" and oidc.passwords() == "off":
+        return _login_page(
+            form, 403, "Passwords are not used here: sign in with your hospital account."
+        )
     status = 200
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
@@ -97,12 +124,57 @@ def login():
                 "This account has been deactivated. Ask the program coordinator."
             )
             status = 403
+        elif not oidc.may_use_password(user):
+            form.email.errors.append(
+                "Your account signs in with the hospital account: use the button above."
+            )
+            status = 403
         else:
             signins.start(user, remember=form.remember.data)
+            session.pop(PROVIDER_SIGN_IN, None)
             return redirect(safe_next(form.next.data, url_for("core.home")))
     elif request.method == "POST":
         status = 400
-    return render("auth/login.html", form=form, status=status)
+    return _login_page(form, status)
+
+
+def _provider_refused(failure: oidc.SignInFailed):
+    db.session.rollback()
+    return render("auth/provider_refused.html", failure=failure, status=failure.status)
+
+
+@bp.get("/login/oidc")
+@_per_address()
+def oidc_start():
+    """Off to the hospital's sign-in page; ``next`` waits in the session for the way back."""
+    if not oidc.enabled():
+        abort(404)
+    next_path = safe_next(request.args.get("next"), "")
+    if current_user.is_authenticated:
+        return redirect(url_for("auth.login", next=next_path or None))
+    session["oidc_next"] = next_path
+    try:
+        return oidc.authorize_redirect(url_for("auth.oidc_callback", _external=True))
+    except oidc.SignInFailed as failure:
+        return _provider_refused(failure)
+
+
+@bp.get("/login/oidc/callback")
+@_per_address()
+def oidc_callback():
+    """Back from the hospital's sign-in: the person it vouches for, if they have access."""
+    if not oidc.enabled():
+        abort(404)
+    try:
+        user = oidc.account_for(oidc.finish())
+    except oidc.SignInFailed as failure:
+        return _provider_refused(failure)
+    if current_user.is_authenticated:
+        signins.end_this(current_user)  # another account on this device: end that sign-in
+    # Phones stay signed in, so a check-in is one tap.
+    signins.start(user, remember=True)
+    session[PROVIDER_SIGN_IN] = True
+    return redirect(safe_next(session.pop("oidc_next", ""), url_for("core.home")))
 
 
 @bp.post("/logout")
@@ -110,6 +182,8 @@ def logout():
     if current_user.is_authenticated:
         signins.end_this(current_user)
     logout_user()
+    if session.pop(PROVIDER_SIGN_IN, False):
+        session[OFFER_PROVIDER_SIGN_OUT] = True
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
 
@@ -142,6 +216,9 @@ def set_password(token: str):
         user = user_for_token(token)
     except LinkError as error:
         return render("auth/link_error.html", message=str(error), status=400)
+    if not oidc.may_use_password(user):
+        message = "You sign in with your hospital account here: no password is needed."
+        return render("auth/link_error.html", message=message, status=400)
     form = SetPasswordForm()
     if form.validate_on_submit():
         user.set_password(form.password.data)
@@ -157,6 +234,10 @@ def set_password(token: str):
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
 def change_password():
+    if not oidc.may_use_password(current_user):
+        # The hospital's provider keeps this person's password; nothing to change here.
+        status = 403 if request.method == "POST" else 200
+        return render("auth/change_password.html", form=None, status=status)
     form = ChangePasswordForm()
     if form.validate_on_submit():
         if not current_user.check_password(form.current.data):

@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from didactics.auth import signins
+from didactics.auth import oidc, signins
 from didactics.auth.models import Role, Track, User
 from didactics.auth.util import coordinator_required, set_password_url
 from didactics.csvfiles import uploaded_text
@@ -48,7 +48,7 @@ def add():
         # look-up twice.
         if not email_taken(email) and _insert(user):
             db.session.commit()
-            return render("people/added.html", person=user, link=set_password_url(user))
+            return render("people/added.html", person=user, link=_link(user))
         form.email.errors.append("Someone with this email already has an account.")
     return render(
         "people/index.html",
@@ -58,6 +58,11 @@ def add():
         roles=list(Role),
         status=400,
     )
+
+
+def _link(user: User) -> str | None:
+    """A set-password link, for people who sign in with a password (not the provider)."""
+    return set_password_url(user) if oidc.may_use_password(user) else None
 
 
 def email_taken(email: str) -> bool:
@@ -144,6 +149,9 @@ def new_link(person_id: int):
     if not person.is_active:
         flash("Reactivate the account first.", "error")
         return redirect(url_for("people.index", all=1))
+    if not oidc.may_use_password(person):
+        flash(f"{person.name} signs in with the hospital account: no password to set.", "error")
+        return redirect(url_for("people.index"))
     return render("people/added.html", person=person, link=set_password_url(person), again=True)
 
 
@@ -163,7 +171,7 @@ def import_csv():
             users = create_people(preview)
             if _insert(*users):
                 db.session.commit()
-                links = [(u, set_password_url(u)) for u in users]
+                links = [(u, _link(u)) for u in users]
                 return render("people/imported.html", links=links)
             # Someone in the file got an account since the check: show the rows again.
             preview = parse_people_csv(text)

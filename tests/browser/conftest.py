@@ -83,7 +83,8 @@ def new_page(browser, live_server):
     """``new_page(viewport=PHONE)`` → a page in a fresh context (own cookies) on the app."""
     contexts = []
 
-    def make(viewport=PHONE, **options):
+    def make(viewport=PHONE, allow: tuple[str, ...] = (), **options):
+        """``allow``: other origins the page may reach (the identity provider)."""
         context = browser.new_context(
             viewport=viewport,
             base_url=live_server.url,
@@ -95,7 +96,7 @@ def new_page(browser, live_server):
         context.route(HTMX_CDN_URL, _serve_htmx)
         # Nothing else may leave the machine: a stray request fails loudly.
         context.route(
-            lambda url: not url.startswith(live_server.url) and url != HTMX_CDN_URL,
+            lambda url: not url.startswith((live_server.url, *allow)) and url != HTMX_CDN_URL,
             lambda route: route.abort(),
         )
         page = context.new_page()
