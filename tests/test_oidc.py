@@ -239,7 +239,10 @@ def test_a_person_deactivated_between_two_sign_ins_is_refused(app, client, oidc,
     sign_in(client, oidc, fellow.email)
     coordinator = app.test_client()
     coordinator.login(users["coordinator"])
-    assert coordinator.post(f"/people/{fellow.id}/deactivate").status_code == 302
+    assert (
+        coordinator.post(f"/people/{fellow.id}/deactivate", data={"confirmed": "1"}).status_code
+        == 302
+    )
     # The phone's sign-in ended with the deactivation, and the provider's word is not enough.
     assert who(client) is None
     response = sign_in(client, oidc, fellow.email)
