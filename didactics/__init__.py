@@ -9,6 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from didactics import config, transactions  # noqa: F401 (SQLite's BEGIN, per request)
+from didactics.bounds import IdConverter
 from didactics.extensions import csrf, db, limiter, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +71,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     requestlog.init_app(app)
     web.init_app(app)
     cli.init_app(app)
+    # Before any rule is added: every <int:…> takes only ids the database's integer can hold.
+    app.url_map.converters["int"] = IdConverter
     register_blueprints(app)
     return app
 
