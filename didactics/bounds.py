@@ -38,3 +38,16 @@ class IdConverter(IntegerConverter):
 
     def __init__(self, map, fixed_digits=0, min=None, max=MAX_ID, signed=False):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
+def to_int(text: str | None, low: int, high: int) -> int | None:
+    """The whole number written in ``text`` (ASCII digits only) if it lies in low…high."""
+    if not text or not text.isascii() or not text.isdigit() or len(text) > len(str(high)):
+        return None
+    number = int(text)
+    return number if low <= number <= high else None
+
+
+def to_id(text: str | None) -> int | None:
+    """The id written in a form field or query argument, or None when no row can have it."""
+    return to_int(text, 1, MAX_ID)

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 import time_machine
 
 from didactics import create_app
+from didactics.away.models import AwayPeriod
 from didactics.extensions import db
 from tests.conftest import aware
 
@@ -100,3 +101,98 @@ def test_the_converter_expression_takes_exactly_the_ids():
         assert pattern.fullmatch(str(number)), number
     for number in [MAX_ID + 1, 2_147_483_650, 2_200_000_000, 9_999_999_999, 10**10]:
         assert not pattern.fullmatch(str(number)), number
+
+
+# -- ids in forms and query arguments --------------------------------------------------------
+
+
+@pytest.fixture
+def world(app, client, users, make_session, frozen):
+    """A future lecture with its slot, a second one to swap with, the coordinator signed in."""
+    from didactics.signups.models import Slot
+
+    first = make_session("journal_club", start=aware(2026, 12, 2, 23))
+    second = make_session("journal_club", start=aware(2026, 12, 16, 23))
+    with app.app_context():
+        slot = db.session.scalar(sa.select(Slot).where(Slot.session_id == first.id).limit(1))
+        slot.user_id = users["fellow"].id
+        db.session.commit()
+        slot_id = slot.id
+    client.login(users["coordinator"])
+    return {"session": first.id, "other_session": second.id, "slot": slot_id}
+
+
+def test_an_unknown_person_in_the_attendance_form_is_refused_as_missing(client, world):
+    for value in HUGE_IDS + JUNK_IDS:
+        response = client.post(
+            f"/sessions/{world['session']}/attendance",
+            data={"user_id": value, "status": "present"}, follow_redirects=True,
+        )  # fmt: skip
+        assert response.status_code == 200, value
+        assert "Choose a person." in body(response), value
+        htmx = client.post(
+            f"/sessions/{world['session']}/attendance",
+            data={"user_id": value, "status": "present"}, headers={"HX-Request": "true"},
+        )  # fmt: skip
+        assert htmx.status_code == 200 and "Choose a person." in body(htmx), value
+
+
+def test_a_swap_with_a_slot_no_row_can_have_is_a_404(client, world):
+    for value in [*HUGE_IDS, "0", "-1"]:
+        response = client.post(f"/slots/{world['slot']}/swap", data={"other": value})
+        assert response.status_code == 404, value
+        assert "The other slot no longer exists." in body(response), value
+    for value in ["abc", "²", "1e3", ""]:
+        response = client.post(f"/slots/{world['slot']}/swap", data={"other": value})
+        assert response.status_code == 400, value
+        assert "Choose the slot to swap with." in body(response), value
+
+
+def test_assigning_a_person_no_row_can_have_is_refused(client, world):
+    for value in HUGE_IDS + JUNK_IDS[:-1]:
+        response = client.post(f"/slots/{world['slot']}/assign", data={"person": value})
+        assert response.status_code == 400, value
+
+
+def test_entering_away_time_for_a_person_no_row_can_have_is_refused(app, client, world):
+    for value in HUGE_IDS + JUNK_IDS:
+        data = {"kind": "vacation", "first_day": "2026-12-07", "last_day": "2026-12-08",
+                "person": value}  # fmt: skip
+        response = client.post("/away/manage", data=data)
+        assert response.status_code == 400, value
+    assert count(app, AwayPeriod) == 0
+
+
+@pytest.mark.parametrize("name", ["id", "actor"])
+def test_audit_filters_by_an_id_no_row_can_have(client, world, name):
+    for value in HUGE_IDS[:-1] + JUNK_IDS[1:-1]:
+        response = client.get("/audit", query_string={name: value})
+        assert response.status_code == 400, value
+        assert "is not a number." in body(response), value
+        assert client.get("/audit.csv", query_string={name: value}).status_code == 400, value
+    assert client.get("/audit", query_string={name: str(2**31 - 1)}).status_code == 200
+
+
+def test_audit_paging_ignores_a_cursor_no_row_can_have(client, world):
+    for value in HUGE_IDS + JUNK_IDS:
+        assert client.get("/audit", query_string={"before": value}).status_code == 200, value
+
+
+def test_signups_paging_ignores_an_offset_that_is_not_one(client, world):
+    for value in HUGE_IDS + JUNK_IDS:
+        assert client.get("/signups", query_string={"offset": value}).status_code == 200, value
+
+
+def test_a_saved_calendar_no_row_can_have_is_ignored(client, world):
+    for value in HUGE_IDS + JUNK_IDS:
+        response = client.post("/away/calendars", data={"calendar_id": value, "name": "Rotations"})
+        assert response.status_code == 400, value
+        assert "Give the calendar" in body(response), value
+
+
+def test_an_id_is_ascii_digits_within_the_integer():
+    from didactics.bounds import to_id
+
+    assert to_id("42") == 42 and to_id(str(2**31 - 1)) == 2**31 - 1
+    for text in ["", "0", "-1", "²", "٣", " 1", "1.0", str(2**31), "99999999999999999999", None]:
+        assert to_id(text) is None, text

@@ -16,6 +16,7 @@ from didactics.attendance.services import CheckinError
 from didactics.auth.models import Role, User
 from didactics.auth.util import coordinator_required, staff_required
 from didactics.away import services as away_services
+from didactics.bounds import to_id
 from didactics.csvfiles import csv_download
 from didactics.extensions import db
 from didactics.models import utcnow
@@ -203,10 +204,10 @@ def _roster_section(session: Session, message: str = "", tone: str = "success"):
 @coordinator_required
 def mark(session_id: int):
     session = _session(session_id)
-    user_id = request.form.get("user_id", "")
+    user_id = to_id(request.form.get("user_id"))
     status_text = request.form.get("status", "")
     problem = None
-    person = db.session.get(User, int(user_id)) if user_id.isdigit() and len(user_id) < 10 else None
+    person = db.session.get(User, user_id) if user_id is not None else None
     if person is None:
         problem = "Choose a person."
     elif status_text not in STATUS_CHOICES:
