@@ -1,13 +1,19 @@
-"""The ids the app takes from URLs, forms and files: only those it can store.
+"""The ids and days the app takes from URLs, forms and files: only those it can store and show.
 
 Every id column is PostgreSQL's ``integer``: a larger number in a URL or a form names no row,
 and sent to the database it is an error (an OverflowError on SQLite, "out of range" on
-PostgreSQL), not an empty answer.
+PostgreSQL), not an empty answer. Days are kept to 1990–2100: a date typed as 9999 or 0001
+would otherwise reach time-zone arithmetic that overflows, and no program plans that far.
 """
+
+from datetime import date, datetime
 
 from werkzeug.routing import IntegerConverter
 
 MAX_ID = 2**31 - 1
+FIRST_DAY = date(1990, 1, 1)
+LAST_DAY = date(2100, 12, 31)
+WINDOW_TEXT = "between 1 January 1990 and 31 December 2100"
 
 
 def at_most(limit: int) -> str:
@@ -51,3 +57,40 @@ def to_int(text: str | None, low: int, high: int) -> int | None:
 def to_id(text: str | None) -> int | None:
     """The id written in a form field or query argument, or None when no row can have it."""
     return to_int(text, 1, MAX_ID)
+
+
+def in_window(day: date) -> bool:
+    """Whether ``day`` (or a datetime's day) lies in 1 January 1990 – 31 December 2100."""
+    if isinstance(day, datetime):
+        day = day.date()
+    return FIRST_DAY <= day <= LAST_DAY
+
+
+class DayError(ValueError):
+    """What is wrong with a day in a URL; ``outside`` when it is a real day beyond the window."""
+
+    def __init__(self, message: str, outside: bool = False):
+        super().__init__(message)
+        self.outside = outside
+
+
+def day_arg(text: str, like: str = "2026-11-24") -> date:
+    """The day in a query argument (``2026-11-24``), or DayError saying what is wrong."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise DayError(f"“{text[:20]}” is not a date like {like}.") from None
+    if not in_window(day):
+        raise DayError(f"Choose a date {WINDOW_TEXT}.", outside=True)
+    return day
+
+
+def month_arg(text: str) -> date:
+    """The first day of the month in a query argument (``2026-11``), or DayError."""
+    try:
+        first = date.fromisoformat(f"{text}-01")
+    except ValueError:
+        raise DayError(f"“{text[:20]}” is not a month like 2026-11.") from None
+    if not in_window(first):
+        raise DayError(f"Choose a month {WINDOW_TEXT}.", outside=True)
+    return first

@@ -7,6 +7,7 @@ a week or month page that names one), and junk gets the same answers it always h
 """
 
 import re
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -196,3 +197,85 @@ def test_an_id_is_ascii_digits_within_the_integer():
     assert to_id("42") == 42 and to_id(str(2**31 - 1)) == 2**31 - 1
     for text in ["", "0", "-1", "²", "٣", " 1", "1.0", str(2**31), "99999999999999999999", None]:
         assert to_id(text) is None, text
+
+
+# -- dates in query arguments ----------------------------------------------------------------
+
+# (role, path, argument, a message for junk)
+DATE_ARGS = [
+    ("faculty", "/reports/attendance", "from", "is not a date like"),
+    ("faculty", "/reports/attendance", "to", "is not a date like"),
+    ("coordinator", "/reports/attendance.csv", "from", "is not a date like"),
+    ("coordinator", "/reports/attendance.csv", "to", "is not a date like"),
+    ("coordinator", "/reports/feedback", "from", "is not a date like"),
+    ("coordinator", "/reports/feedback", "to", "is not a date like"),
+    ("coordinator", "/reports/feedback.csv", "from", "is not a date like"),
+    ("coordinator", "/reports/feedback.csv", "to", "is not a date like"),
+    ("coordinator", "/audit", "from", "is not a date like"),
+    ("coordinator", "/audit", "to", "is not a date like"),
+    ("coordinator", "/audit.csv", "from", "is not a date like"),
+    ("coordinator", "/audit.csv", "to", "is not a date like"),
+]
+
+
+@pytest.mark.parametrize(("role", "path", "name", "junk"), DATE_ARGS,
+                         ids=[f"{p}?{n}" for _, p, n, _ in DATE_ARGS])  # fmt: skip
+def test_a_report_for_a_day_outside_the_window_says_so(client, users, frozen, role, path, name,
+                                                       junk):  # fmt: skip
+    client.login(users[role])
+    for value in FAR_DAYS:
+        response = client.get(path, query_string={name: value})
+        assert response.status_code == 400, value
+        assert WINDOW in body(response), value
+    for value in JUNK_DAYS:
+        response = client.get(path, query_string={name: value})
+        assert response.status_code == 400, value
+        assert junk in body(response), value
+
+
+@pytest.mark.parametrize("role", ["guest", "fellow"])
+def test_a_week_or_month_outside_the_window_is_not_found(client, users, frozen, role):
+    client.login(users[role])
+    for value in FAR_DAYS:
+        assert client.get("/schedule", query_string={"week": value}).status_code == 404, value
+    for value in FAR_MONTHS:
+        response = client.get("/schedule/month", query_string={"month": value})
+        assert response.status_code == 404, value
+    for value in JUNK_DAYS:
+        response = client.get("/schedule", query_string={"week": value})
+        assert response.status_code == 400 and "is not a date" in body(response), value
+    for value in JUNK_MONTHS:
+        response = client.get("/schedule/month", query_string={"month": value})
+        assert response.status_code == 400 and "is not a month" in body(response), value
+
+
+def test_the_first_and_last_weeks_of_the_window_show_without_links_beyond(client, users, frozen):
+    client.login(users["fellow"])
+    first = client.get("/schedule", query_string={"week": "1990-01-01"})
+    assert first.status_code == 200
+    assert "week=1989-12-25" not in body(first) and "week=1990-01-08" in body(first)
+    last = client.get("/schedule", query_string={"week": "2100-12-31"})
+    assert last.status_code == 200
+    assert "week=2101-01-03" not in body(last) and "week=2100-12-20" in body(last)
+    first = client.get("/schedule/month", query_string={"month": "1990-01"})
+    assert first.status_code == 200
+    assert "month=1989-12" not in body(first) and "month=1990-02" in body(first)
+    last = client.get("/schedule/month", query_string={"month": "2100-12"})
+    assert last.status_code == 200
+    assert "month=2101-01" not in body(last) and "month=2100-11" in body(last)
+    # The grid's last days (1 and 2 January 2101) open their week by its Monday.
+    assert "week=2101-" not in body(last) and "week=2100-12-27" in body(last)
+
+
+def test_a_day_in_a_query_is_within_the_window():
+    from didactics.bounds import DayError, day_arg, month_arg
+
+    assert day_arg("1990-01-01") == date(1990, 1, 1)
+    assert day_arg("2100-12-31") == date(2100, 12, 31)
+    assert month_arg("2100-12") == date(2100, 12, 1)
+    with pytest.raises(DayError) as outside:
+        day_arg("9999-12-31")
+    assert outside.value.outside and WINDOW in str(outside.value)
+    with pytest.raises(DayError) as junk:
+        day_arg("soon")
+    assert not junk.value.outside

@@ -16,7 +16,7 @@ from didactics.attendance.services import CheckinError
 from didactics.auth.models import Role, User
 from didactics.auth.util import coordinator_required, staff_required
 from didactics.away import services as away_services
-from didactics.bounds import to_id
+from didactics.bounds import DayError, day_arg, to_id
 from didactics.csvfiles import csv_download
 from didactics.extensions import db
 from didactics.models import utcnow
@@ -327,9 +327,9 @@ def report_range(program) -> tuple[date, date, list[str]]:
             values[name] = default
             continue
         try:
-            values[name] = date.fromisoformat(text[:10])
-        except ValueError:
-            problems.append(f"“{text[:20]}” is not a date like {today.isoformat()}.")
+            values[name] = day_arg(text[:10], like=today.isoformat())
+        except DayError as error:
+            problems.append(str(error))
             values[name] = default
     if values["to"] < values["from"]:
         problems.append("The range ends before it starts.")

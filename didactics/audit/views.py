@@ -1,6 +1,6 @@
 """The coordinator's view of the audit trail, filterable, with a CSV export."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import Response, request, url_for
@@ -10,7 +10,7 @@ from didactics.audit import bp
 from didactics.audit.models import AuditEvent
 from didactics.auth.models import User
 from didactics.auth.util import coordinator_required
-from didactics.bounds import to_id
+from didactics.bounds import DayError, day_arg, to_id
 from didactics.csvfiles import csv_download
 from didactics.extensions import db
 from didactics.program.models import get_program
@@ -47,9 +47,9 @@ def _filters():
         value = request.args.get(name, "")
         if value:
             try:
-                days[name] = date.fromisoformat(value)
-            except ValueError:
-                problems.append(f"“{value[:20]}” is not a date like 2026-11-24.")
+                days[name] = day_arg(value)
+            except DayError as error:
+                problems.append(str(error))
     if "from" in days:
         conditions.append(AuditEvent.at >= program.local_midnight(days["from"]))
     if "to" in days:
