@@ -9,6 +9,7 @@ would otherwise reach time-zone arithmetic that overflows, and no program plans 
 from datetime import date, datetime
 
 from werkzeug.routing import IntegerConverter
+from wtforms.validators import StopValidation
 
 MAX_ID = 2**31 - 1
 FIRST_DAY = date(1990, 1, 1)
@@ -94,3 +95,18 @@ def month_arg(text: str) -> date:
     if not in_window(first):
         raise DayError(f"Choose a month {WINDOW_TEXT}.", outside=True)
     return first
+
+
+class WithinWindow:
+    """The validator every date field carries: the day must lie in 1990–2100.
+
+    It stops the field's other checks ("the last day is before the first"), which would only
+    add noise to the one thing to fix. Its flags put ``min`` and ``max`` on the date input, so
+    the browser's date picker keeps to the window too.
+    """
+
+    field_flags = {"min": FIRST_DAY, "max": LAST_DAY}
+
+    def __call__(self, form, field):
+        if field.data is not None and not in_window(field.data):
+            raise StopValidation(f"Choose a date {WINDOW_TEXT}.")

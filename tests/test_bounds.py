@@ -16,6 +16,7 @@ import time_machine
 from didactics import create_app
 from didactics.away.models import AwayPeriod
 from didactics.extensions import db
+from didactics.schedule.models import Closure, Series, Session
 from tests.conftest import aware
 
 NOW = aware(2026, 11, 24, 15)  # a Tuesday morning in Chicago
@@ -279,3 +280,173 @@ def test_a_day_in_a_query_is_within_the_window():
     with pytest.raises(DayError) as junk:
         day_arg("soon")
     assert not junk.value.outside
+
+
+# -- dates in forms --------------------------------------------------------------------------
+
+SERIES = {
+    "kind": "pain_conference", "title": "Pain conference", "rhythm": "weekly", "weekday": "2",
+    "nth": "1", "starts_on": "2026-12-01", "ends_on": "2027-03-31", "start_time": "07:00",
+    "duration_min": "60", "location": "Barnes-Jewish Hospital",
+}  # fmt: skip
+SESSION = {"kind": "lecture", "title": "One-off lecture", "day": "2026-12-09",
+           "start_time": "07:00", "end_time": "08:00"}  # fmt: skip
+AWAY = {"kind": "vacation", "first_day": "2026-12-07", "last_day": "2026-12-11"}
+CLOSURE = {"starts_on": "2026-12-24", "ends_on": "2026-12-26", "reason": "Holidays"}
+PERSON = {"name": "Dr New", "role": "fellow", "starts_on": "2026-07-01", "ends_on": "2027-06-30"}
+
+# (role, path, base form, fields set together, the model that must not grow)
+DATE_FORMS = [
+    ("fellow", "/away", AWAY, ["first_day"], AwayPeriod),
+    ("fellow", "/away", AWAY, ["last_day"], AwayPeriod),
+    ("fellow", "/away", AWAY, ["first_day", "last_day"], AwayPeriod),
+    ("coordinator", "/away/manage", dict(AWAY, person="{fellow}"), ["first_day"], AwayPeriod),
+    ("coordinator", "/away/manage", dict(AWAY, person="{fellow}"), ["last_day"], AwayPeriod),
+    ("coordinator", "/schedule/series", SERIES, ["starts_on"], Series),
+    ("coordinator", "/schedule/series", SERIES, ["ends_on"], Series),
+    ("coordinator", "/schedule/series", SERIES, ["starts_on", "ends_on"], Series),
+    ("coordinator", "/schedule/series/{series}/edit", SERIES, ["ends_on"], None),
+    ("coordinator", "/sessions", SESSION, ["day"], Session),
+    ("coordinator", "/sessions/{session}/edit", SESSION, ["day"], None),
+    ("coordinator", "/schedule/closures", CLOSURE, ["starts_on"], Closure),
+    ("coordinator", "/schedule/closures", CLOSURE, ["ends_on"], Closure),
+    ("coordinator", "/schedule/closures", CLOSURE, ["starts_on", "ends_on"], Closure),
+    ("coordinator", "/people", dict(PERSON, email="new@hospital.org"), ["starts_on"], None),
+    ("coordinator", "/people", dict(PERSON, email="new@hospital.org"), ["ends_on"], None),
+    ("coordinator", "/people/{fellow}/edit", PERSON, ["starts_on"], None),
+    ("coordinator", "/people/{fellow}/edit", PERSON, ["ends_on"], None),
+]
+
+
+@pytest.fixture
+def desk(app, client, users, make_kind, make_session, frozen):
+    """A series and a session to edit, the kinds the forms name; returns the ids to fill in."""
+    for code in ("pain_conference", "lecture"):
+        make_kind(code)
+    session = make_session("lecture", start=aware(2026, 12, 3, 13))
+    client.login(users["coordinator"])
+    assert client.post("/schedule/series", data=SERIES).status_code == 302
+    with app.app_context():
+        series = db.session.scalar(sa.select(Series.id))
+    client.logout()
+    return {"series": series, "session": session.id, "fellow": users["fellow"].id}
+
+
+def _fill(template: dict, ids: dict) -> dict:
+    return {k: v.format(**ids) if isinstance(v, str) else v for k, v in template.items()}
+
+
+@pytest.mark.parametrize(
+    ("role", "path", "form", "fields", "model"), DATE_FORMS,
+    ids=[f"{p} {'+'.join(f)}" for _, p, _, f, _ in DATE_FORMS],
+)  # fmt: skip
+def test_a_form_with_a_day_outside_the_window_is_shown_again(
+    app, client, users, desk, role, path, form, fields, model
+):
+    client.login(users[role])
+    url = path.format(**desk)
+    before = count(app, model) if model else None
+    for value in FAR_DAYS:
+        data = dict(_fill(form, desk), **dict.fromkeys(fields, value))
+        response = client.post(url, data=data)
+        assert response.status_code == 400, (value, body(response)[:300])
+        assert WINDOW in body(response), value
+    for value in JUNK_DAYS:
+        data = dict(_fill(form, desk), **dict.fromkeys(fields, value))
+        assert client.post(url, data=data).status_code == 400, value
+    if model:
+        assert count(app, model) == before
+
+
+def test_the_window_itself_is_accepted(app, client, users, desk):
+    client.login(users["coordinator"])
+    data = dict(CLOSURE, starts_on="1990-01-01", ends_on="1990-01-01")
+    assert client.post("/schedule/closures", data=data).status_code == 302
+    data = dict(CLOSURE, starts_on="2100-12-31", ends_on="2100-12-31")
+    assert client.post("/schedule/closures", data=data).status_code == 302
+    assert count(app, Closure) == 2
+
+
+def test_the_series_preview_names_the_window(client, users, desk):
+    client.login(users["coordinator"])
+    for value in FAR_DAYS:
+        response = client.post("/schedule/series/preview", data=dict(SERIES, ends_on=value))
+        assert response.status_code != 500 and WINDOW in body(response), value
+    for value in JUNK_DAYS:
+        response = client.post("/schedule/series/preview", data=dict(SERIES, ends_on=value))
+        assert response.status_code != 500, value
+
+
+# -- dates in CSV files ----------------------------------------------------------------------
+
+# (path, header, a row with {day} where a date goes, fields to try it in, the model)
+CSV_IMPORTS = [
+    ("/schedule/import", "date,start,end,kind,title", "{date},07:00,08:00,lecture,Lecture",
+     ["date"], Session),
+    ("/away/import", "email,kind,first_day,last_day", "{email},vacation,{first_day},{last_day}",
+     ["first_day", "last_day"], AwayPeriod),
+    ("/people/import", "email,name,role,track,starts_on,ends_on",
+     "new@hospital.org,Dr New,fellow,,{starts_on},{ends_on}", ["starts_on", "ends_on"], None),
+]  # fmt: skip
+GOOD = {"date": "2026-12-09", "first_day": "2026-12-07", "last_day": "2026-12-08",
+        "starts_on": "2026-07-01", "ends_on": "2027-06-30"}  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "header", "row", "fields", "model"), CSV_IMPORTS,
+                         ids=[c[0] for c in CSV_IMPORTS])  # fmt: skip
+def test_a_csv_row_dated_outside_the_window_is_a_row_error(app, client, users, desk, path,
+                                                           header, row, fields, model):  # fmt: skip
+    client.login(users["coordinator"])
+    before = count(app, model) if model else None
+    email = users["fellow"].email
+    good = row.format(email=email, **GOOD)
+    for field in fields:
+        for value in FAR_DAYS + JUNK_DAYS:
+            line = row.format(email=email, **dict(GOOD, **{field: value}))
+            text = f"{header}\n{good.replace('new@', 'other@')}\n{line}\n"
+            response = client.post(path, data={"text": text, "confirm": "1"})
+            assert response.status_code == 400, (field, value, body(response)[:300])
+            if value in FAR_DAYS:
+                assert WINDOW in body(response), (field, value)
+    if model:
+        assert count(app, model) == before
+
+
+# -- every date field of every form carries the window -----------------------------------------
+
+
+def test_every_date_field_of_every_form_checks_the_window(app):
+    """A new form with a date cannot forget the window."""
+    import importlib
+    import pkgutil
+
+    from flask_wtf import FlaskForm
+    from wtforms import DateTimeField, TimeField
+
+    import didactics
+    from didactics.bounds import WithinWindow
+
+    for module in pkgutil.walk_packages(didactics.__path__, "didactics."):
+        if module.name.endswith(".forms"):
+            importlib.import_module(module.name)
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    checked = 0
+    with app.test_request_context():
+        for form_class in set(subclasses(FlaskForm)):
+            if not form_class.__module__.startswith("didactics."):
+                continue
+            form = form_class(meta={"csrf": False})
+            for field in form:
+                # DateField, DateTimeLocalField and MonthField are DateTimeFields; so is
+                # TimeField, which holds no day.
+                if isinstance(field, DateTimeField) and not isinstance(field, TimeField):
+                    checked += 1
+                    assert any(isinstance(v, WithinWindow) for v in field.validators), (
+                        f"{form_class.__name__}.{field.name}"
+                    )
+    assert checked >= 12

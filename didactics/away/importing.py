@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from didactics.auth.models import Role, User
 from didactics.away import services
 from didactics.away.models import AwayCalendar, AwayKind, AwayPeriod, AwaySource, AwayStatus
+from didactics.bounds import WINDOW_TEXT, in_window
 from didactics.csvfiles import Preview
 from didactics.extensions import db
 from didactics.models import utcnow
@@ -108,6 +109,8 @@ def _parse_csv(reader: csv.DictReader) -> CsvPreview:
                 row.errors.append(
                     f"{name} '{values.get(name, '')[:20]}' is not a date like 2026-09-02."
                 )
+            if name in days and not in_window(days[name]):
+                row.errors.append(f"{name} {days.pop(name).isoformat()} is not {WINDOW_TEXT}.")
         for name in ("start_time", "end_time"):
             if values.get(name):
                 try:

@@ -278,6 +278,8 @@ def series_preview():
             dates = services.preview(_spec(form))
         except (RecurrenceError, services.ScheduleError) as error:
             problem = str(error)
+    elif any(f.data and not in_window(f.data) for f in (form.starts_on, form.ends_on)):
+        problem = f"Choose days {WINDOW_TEXT}."
     else:
         problem = "Fill in the kind, rhythm, days and time to see the dates."
     return render("schedule/_preview.html", dates=dates, problem=problem, rule_text=None)
