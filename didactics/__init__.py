@@ -13,6 +13,7 @@ from didactics import (
     ratelimit,
     transactions,  # noqa: F401 (SQLite's BEGIN, per request)
 )
+from didactics.bounds import IdConverter
 from didactics.extensions import csrf, db, limiter, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +85,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     requestlog.init_app(app)
     web.init_app(app)
     cli.init_app(app)
+    # Before any rule is added: every <int:…> takes only ids the database's integer can hold.
+    app.url_map.converters["int"] = IdConverter
     register_blueprints(app)
     return app
 

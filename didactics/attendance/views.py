@@ -16,6 +16,7 @@ from didactics.attendance.services import CheckinError
 from didactics.auth.models import Role, User
 from didactics.auth.util import coordinator_required, staff_required
 from didactics.away import services as away_services
+from didactics.bounds import WINDOW_TEXT, in_window, to_id
 from didactics.csvfiles import csv_download
 from didactics.dates import day, parse_day
 from didactics.extensions import db
@@ -252,10 +253,10 @@ def _roster_section(session: Session, message: str = "", tone: str = "success"):
 @coordinator_required
 def mark(session_id: int):
     session = _session(session_id)
-    user_id = request.form.get("user_id", "")
+    user_id = to_id(request.form.get("user_id"))
     status_text = request.form.get("status", "")
     problem = None
-    person = db.session.get(User, int(user_id)) if user_id.isdigit() and len(user_id) < 10 else None
+    person = db.session.get(User, user_id) if user_id is not None else None
     if person is None:
         problem = "Choose a person."
     elif status_text not in STATUS_CHOICES:
@@ -405,6 +406,10 @@ def report_range(program) -> tuple[date, date, list[str]]:
             values[name] = parse_day(text[:40], today=today)
         except ValueError:
             problems.append(f"“{text[:20]}” is not a date like {day(today, year=True)}.")
+            values[name] = default
+            continue
+        if not in_window(values[name]):
+            problems.append(f"Choose a date {WINDOW_TEXT}.")
             values[name] = default
     if values["to"] < values["from"]:
         problems.append("The range ends before it starts.")

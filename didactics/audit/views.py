@@ -1,6 +1,6 @@
 """The coordinator's view of the audit trail, filterable, with a CSV export."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import Response, request, url_for
@@ -10,6 +10,7 @@ from didactics.audit import bp
 from didactics.audit.models import AuditEvent
 from didactics.auth.models import User
 from didactics.auth.util import coordinator_required
+from didactics.bounds import DayError, day_arg, to_id
 from didactics.csvfiles import csv_download
 from didactics.extensions import db
 from didactics.program.models import get_program
@@ -36,8 +37,8 @@ def _filters():
     for name, column in (("id", AuditEvent.entity_id), ("actor", AuditEvent.actor_id)):
         value = request.args.get(name, "")
         if value:
-            if value.isdigit() and len(value) < 10:
-                conditions.append(column == int(value))
+            if (number := to_id(value)) is not None:
+                conditions.append(column == number)
             else:
                 problems.append(f"“{value[:20]}” is not a number.")
     program = get_program()
@@ -46,9 +47,9 @@ def _filters():
         value = request.args.get(name, "")
         if value:
             try:
-                days[name] = date.fromisoformat(value)
-            except ValueError:
-                problems.append(f"“{value[:20]}” is not a date like 2026-11-24.")
+                days[name] = day_arg(value)
+            except DayError as error:
+                problems.append(str(error))
     if "from" in days:
         conditions.append(AuditEvent.at >= program.local_midnight(days["from"]))
     if "to" in days:
@@ -62,7 +63,7 @@ def _filters():
 @coordinator_required
 def index():
     conditions, problems = _filters()
-    before = request.args.get("before", "")
+    before = to_id(request.args.get("before"))
     query = (
         sa.select(AuditEvent)
         .options(joinedload(AuditEvent.actor))
@@ -70,8 +71,8 @@ def index():
         .order_by(AuditEvent.id.desc())
         .limit(PAGE + 1)
     )
-    if before.isdigit() and len(before) < 12:
-        query = query.where(AuditEvent.id < int(before))
+    if before is not None:
+        query = query.where(AuditEvent.id < before)
     events = [] if problems else list(db.session.scalars(query))
     more = len(events) > PAGE
     events = events[:PAGE]

@@ -6,6 +6,7 @@ from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaF
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from didactics.away.models import AwayKind
+from didactics.bounds import WithinWindow
 
 KIND_CHOICES = [SelectChoice(k.value, k.label.capitalize()) for k in AwayKind]
 
@@ -16,8 +17,12 @@ def strip(value):
 
 class AwayForm(FlaskForm):
     kind = SelectField("Reason", choices=KIND_CHOICES, default=AwayKind.VACATION.value)
-    first_day = DateField("First day", validators=[InputRequired("Choose the first day.")])
-    last_day = DateField("Last day", validators=[InputRequired("Choose the last day.")])
+    first_day = DateField(
+        "First day", validators=[InputRequired("Choose the first day."), WithinWindow()]
+    )
+    last_day = DateField(
+        "Last day", validators=[InputRequired("Choose the last day."), WithinWindow()]
+    )
     start_time = TimeField("From (optional)", validators=[Optional()])
     end_time = TimeField("Until (optional)", validators=[Optional()])
     note = StringField("Note (optional)", validators=[Length(max=300)], filters=[strip])

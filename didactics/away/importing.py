@@ -17,6 +17,7 @@ from flask import current_app
 from didactics.auth.models import Role, User
 from didactics.away import fetching, services
 from didactics.away.models import AwayCalendar, AwayKind, AwayPeriod, AwaySource, AwayStatus
+from didactics.bounds import WINDOW_TEXT, in_window
 from didactics.csvfiles import Preview
 from didactics.extensions import db
 from didactics.models import utcnow
@@ -109,6 +110,8 @@ def _parse_csv(reader: csv.DictReader) -> CsvPreview:
                 row.errors.append(
                     f"{name} '{values.get(name, '')[:20]}' is not a date like 2026-09-02."
                 )
+            if name in days and not in_window(days[name]):
+                row.errors.append(f"{name} {days.pop(name).isoformat()} is not {WINDOW_TEXT}.")
         for name in ("start_time", "end_time"):
             if values.get(name):
                 try:

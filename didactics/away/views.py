@@ -13,6 +13,7 @@ from didactics.auth.util import coordinator_required
 from didactics.away import bp, importing, services
 from didactics.away.forms import AwayEntryForm, AwayForm, CalendarForm
 from didactics.away.models import AwayCalendar, AwayKind, AwayPeriod, AwaySource, AwayStatus
+from didactics.bounds import to_id
 from didactics.csvfiles import uploaded_text
 from didactics.extensions import db
 from didactics.models import utcnow
@@ -300,10 +301,8 @@ def calendars():
         return _calendar_page(form, status=400)
     url = form.url.data or ""
     upload = form.file.data
-    saved_id = request.form.get("calendar_id", "")
-    calendar = None
-    if saved_id.isdigit() and len(saved_id) < 10:
-        calendar = db.session.get(AwayCalendar, int(saved_id))
+    saved_id = to_id(request.form.get("calendar_id"))
+    calendar = db.session.get(AwayCalendar, saved_id) if saved_id is not None else None
     if request.form.get("confirm") == "1":
         data = (form.text.data or "").encode()
     elif upload and getattr(upload, "filename", ""):

@@ -6,6 +6,7 @@ from wtforms import DateField, EmailField, SelectChoice, SelectField, StringFiel
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from didactics.auth.models import Role, Track
+from didactics.bounds import WithinWindow
 
 ROLE_CHOICES = [SelectChoice(r.value, r.label) for r in Role]
 TRACK_CHOICES = [SelectChoice("", "—")] + [SelectChoice(t.value, t.label) for t in Track]
@@ -20,8 +21,8 @@ class PersonForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=120)], filters=[strip])
     role = SelectField("Role", choices=ROLE_CHOICES, default=Role.FELLOW.value)
     track = SelectField("Track (fellows)", choices=TRACK_CHOICES, default="")
-    starts_on = DateField("Expected at sessions from", validators=[Optional()])
-    ends_on = DateField("Until", validators=[Optional()])
+    starts_on = DateField("Expected at sessions from", validators=[Optional(), WithinWindow()])
+    ends_on = DateField("Until", validators=[Optional(), WithinWindow()])
 
     def validate_ends_on(self, field):
         if field.data and self.starts_on.data and field.data < self.starts_on.data:

@@ -9,6 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 
 from didactics.auth.models import Role, Track, User
+from didactics.bounds import WINDOW_TEXT, in_window
 from didactics.csvfiles import Preview
 from didactics.extensions import db
 
@@ -36,10 +37,14 @@ def _parse_date(text: str, row: PersonRow, name: str) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         row.errors.append(f"{name} '{text}' is not a date like 2026-07-01.")
         return None
+    if not in_window(day):
+        row.errors.append(f"{name} {day.isoformat()} is not {WINDOW_TEXT}.")
+        return None
+    return day
 
 
 def parse_people_csv(text: str) -> ImportPreview:

@@ -22,6 +22,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from didactics.bounds import WithinWindow
 from didactics.schedule.models import Eligibility
 from didactics.schedule.recurrence import ORDINALS
 
@@ -69,8 +70,12 @@ class SeriesForm(KindChoiceMixin, FlaskForm):
     rhythm = SelectField("Repeats", choices=RHYTHM_CHOICES, default="weekly")
     weekday = SelectField("On", choices=WEEKDAY_CHOICES, coerce=int, default=2)
     nth = SelectField("Which one (monthly)", choices=NTH_CHOICES, coerce=int, default=1)
-    starts_on = DateField("First day", validators=[InputRequired(message="Give a date.")])
-    ends_on = DateField("Last day", validators=[InputRequired(message="Give a date.")])
+    starts_on = DateField(
+        "First day", validators=[InputRequired(message="Give a date."), WithinWindow()]
+    )
+    ends_on = DateField(
+        "Last day", validators=[InputRequired(message="Give a date."), WithinWindow()]
+    )
     start_time = TimeField("Starts at", validators=[InputRequired(message="Give a time.")])
     duration_min = IntegerField(
         "Minutes",
@@ -93,12 +98,14 @@ class SeriesEditForm(FlaskForm):
     )
     location = StringField("Location", validators=[Length(max=300)])
     notes = TextAreaField("Notes", validators=[Length(max=5000)])
-    ends_on = DateField("Last day", validators=[InputRequired(message="Give a date.")])
+    ends_on = DateField(
+        "Last day", validators=[InputRequired(message="Give a date."), WithinWindow()]
+    )
 
 
 class SessionForm(FlaskForm):
     title = StringField("Title", validators=[DataRequired(), Length(max=200)])
-    day = DateField("Date", validators=[InputRequired(message="Give a date.")])
+    day = DateField("Date", validators=[InputRequired(message="Give a date."), WithinWindow()])
     start_time = TimeField("Starts at", validators=[InputRequired(message="Give a time.")])
     end_time = TimeField("Ends at", validators=[InputRequired(message="Give a time.")])
     location = StringField("Location", validators=[Length(max=300)])
@@ -126,8 +133,12 @@ class CancelForm(FlaskForm):
 
 
 class ClosureForm(FlaskForm):
-    starts_on = DateField("From", validators=[InputRequired(message="Give a date.")])
-    ends_on = DateField("Until (inclusive)", validators=[InputRequired(message="Give a date.")])
+    starts_on = DateField(
+        "From", validators=[InputRequired(message="Give a date."), WithinWindow()]
+    )
+    ends_on = DateField(
+        "Until (inclusive)", validators=[InputRequired(message="Give a date."), WithinWindow()]
+    )
     reason = StringField("Reason", validators=[DataRequired(), Length(max=200)])
 
     def validate_ends_on(self, field):

@@ -8,6 +8,7 @@ from datetime import date, datetime, time
 import sqlalchemy as sa
 
 from didactics.auth.models import User
+from didactics.bounds import WINDOW_TEXT, in_window
 from didactics.csvfiles import Preview
 from didactics.extensions import db
 from didactics.models import utcnow
@@ -70,6 +71,9 @@ def parse_schedule_csv(text: str) -> SchedulePreview:
             row.errors.append(
                 f"date '{values.get('date', '')[:20]}' is not a date like 2026-09-02."
             )
+        if row.day and not in_window(row.day):
+            row.errors.append(f"date {row.day.isoformat()} is not {WINDOW_TEXT}.")
+            row.day = None
         row.start = _time(values.get("start", ""), row, "start")
         row.end = _time(values.get("end", ""), row, "end")
         if row.start and row.end and row.end <= row.start:

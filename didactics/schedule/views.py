@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
 from didactics.auth.util import coordinator_required
+from didactics.bounds import WINDOW_TEXT, DayError, day_arg, in_window, month_arg
 from didactics.csvfiles import uploaded_text
 from didactics.extensions import db
 from didactics.models import utcnow
@@ -35,12 +36,20 @@ def _kinds() -> list[Kind]:
 
 
 def _parse_day(text: str | None, fallback: date) -> tuple[date, str | None]:
+    """The day a week page asks for; a day outside the calendar's window is not a page (404)."""
     if not text:
         return fallback, None
     try:
-        return date.fromisoformat(text), None
-    except ValueError:
+        return day_arg(text), None
+    except DayError as error:
+        if error.outside:
+            abort(404, f"The schedule shows the days {WINDOW_TEXT}.")
         return fallback, f"'{text[:20]}' is not a date like 2026-11-23; showing this week."
+
+
+def _within(day: date) -> date | None:
+    """``day`` for a link to its week or month, or None past the window's edge (no link)."""
+    return day if in_window(day) else None
 
 
 def sessions_between(start: datetime, end: datetime, kind: Kind | None = None) -> list[Session]:
@@ -106,8 +115,8 @@ def week():
         block="week",
         status=status,
         monday=monday,
-        prev_week=monday - timedelta(days=7),
-        next_week=monday + timedelta(days=7),
+        prev_week=_within(monday - timedelta(days=7)),
+        next_week=_within(monday + timedelta(days=7)),
         days=days,
         today=today,
         by_day=group_by_day(sessions),
@@ -127,8 +136,10 @@ def month():
     text = request.args.get("month", "")
     problem = None
     try:
-        first = date.fromisoformat(f"{text}-01") if text else today.replace(day=1)
-    except ValueError:
+        first = month_arg(text) if text else today.replace(day=1)
+    except DayError as error:
+        if error.outside:
+            abort(404, f"The schedule shows the days {WINDOW_TEXT}.")
         first, problem = today.replace(day=1), f"'{text[:20]}' is not a month like 2026-11."
     kinds = _kinds()
     code = request.args.get("kind", "")
@@ -150,8 +161,8 @@ def month():
         "schedule/month.html",
         status=400 if problem else 200,
         first=first,
-        prev_month=(first - timedelta(days=1)).replace(day=1),
-        next_month=next_month,
+        prev_month=_within((first - timedelta(days=1)).replace(day=1)),
+        next_month=_within(next_month),
         weeks=weeks,
         today=today,
         by_day=group_by_day(sessions),
@@ -271,6 +282,8 @@ def series_preview():
             dates = services.preview(_spec(form))
         except (RecurrenceError, services.ScheduleError) as error:
             problem = str(error)
+    elif any(f.data and not in_window(f.data) for f in (form.starts_on, form.ends_on)):
+        problem = f"Choose days {WINDOW_TEXT}."
     else:
         problem = "Fill in the kind, rhythm, days and time to see the dates."
     return render("schedule/_preview.html", dates=dates, problem=problem, rule_text=None)

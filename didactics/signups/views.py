@@ -11,6 +11,7 @@ from sqlalchemy.orm import contains_eager, joinedload
 
 from didactics.auth.models import Role, User
 from didactics.auth.util import coordinator_required, staff_required
+from didactics.bounds import to_id, to_int
 from didactics.csvfiles import csv_download
 from didactics.extensions import db
 from didactics.models import utcnow
@@ -137,8 +138,7 @@ def index():
     show_all = request.args.get("all") == "1"
     if not show_all:
         query = query.where(Session.start_dt < now + timedelta(days=HORIZON_DAYS))
-    offset = request.args.get("offset", "0")
-    offset = int(offset) if offset.isdigit() and len(offset) < 6 else 0
+    offset = to_int(request.args.get("offset"), 0, 99_999) or 0
     open_slots = list(db.session.scalars(query.offset(offset).limit(PAGE_SIZE + 1)))
     more = len(open_slots) > PAGE_SIZE
     open_slots = open_slots[:PAGE_SIZE]
@@ -348,7 +348,9 @@ def swap(slot_id: int):
         return _coordinator_refused(
             SignupError("Choose the slot to swap with.", status=400), session
         )
-    other = db.session.get(Slot, form.other.data)
+    # A number no slot can have (past the id column's integer) is a slot that does not exist.
+    other_id = to_id(request.form.get("other"))
+    other = db.session.get(Slot, other_id) if other_id is not None else None
     if other is None:
         error = SignupError("The other slot no longer exists.", status=404)
         return _coordinator_refused(error, session)
