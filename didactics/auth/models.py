@@ -38,6 +38,9 @@ def new_feed_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+# Titles before a name, written with or without the full stop.
+HONORIFICS = frozenset({"dr", "prof", "professor", "mr", "mrs", "ms", "miss", "mx", "sir", "dame"})
+
 # scrypt: a slow, memory-hard KDF that werkzeug ships; its parameters are stored in the hash.
 PASSWORD_METHOD = "scrypt"
 
@@ -102,4 +105,12 @@ class User(UserMixin, TimestampMixin, db.Model):
 
     @property
     def first_name(self) -> str:
-        return self.name.split()[0] if self.name else self.email
+        """What to greet the person by: "Dr. Maya Goldberg" is Maya, not "Dr."."""
+        words = self.name.split()
+        if not words:
+            return self.email
+        given = [w for w in words if w.lower().rstrip(".") not in HONORIFICS]
+        if len(given) < 2:
+            # "Dr. Goldberg" or "Prof." alone: the name as written greets better than half of it.
+            return self.name.strip()
+        return given[0].rstrip(",")
