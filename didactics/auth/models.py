@@ -96,9 +96,14 @@ class User(UserMixin, TimestampMixin, db.Model):
     def can_manage_program(self) -> bool:
         return self.is_coordinator
 
+    @property
+    def can_view_everyone(self) -> bool:
+        """Faculty and coordinators see (and find) everyone; others only themselves."""
+        return self.is_staff
+
     def can_view_person(self, other: "User") -> bool:
         """Own record always; faculty and coordinators see everyone's."""
-        return self.id == other.id or self.is_staff
+        return self.id == other.id or self.can_view_everyone
 
     def reset_feed_token(self) -> None:
         self.feed_token = new_feed_token()
