@@ -12,6 +12,7 @@ from didactics import transactions
 from didactics.attendance import bp, counting, services
 from didactics.attendance.charts import bar_chart, trend_chart
 from didactics.attendance.models import Attendance, AttendanceStatus
+from didactics.attendance.rules import expected_kinds_clause
 from didactics.attendance.services import CheckinError
 from didactics.auth.models import Role, User
 from didactics.auth.util import coordinator_required, staff_required
@@ -20,7 +21,7 @@ from didactics.csvfiles import csv_download
 from didactics.extensions import db
 from didactics.models import utcnow
 from didactics.program.models import get_program
-from didactics.schedule.models import Kind, Session
+from didactics.schedule.models import Kind, Session, SessionStatus
 from didactics.transactions import reads_first
 from didactics.web import HOME_ORDER, is_htmx, page_sections, render
 
@@ -319,9 +320,6 @@ def needs_marks(viewer) -> dict:
     Every expected fellow counts as absent there, which is rarely what happened: the Wi-Fi was
     down, or the paper sheet is still to be entered.
     """
-    from didactics.attendance.rules import expected_kinds_clause
-    from didactics.schedule.models import SessionStatus
-
     program = get_program()
     now = utcnow()
     year_start, _ = program.academic_year_of(program.today())
