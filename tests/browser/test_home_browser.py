@@ -40,6 +40,10 @@ def test_the_menu_has_away_time(new_page, users):
         sign_in(phone, users[role].email, PASSWORD)
         phone.get_by_text("Menu", exact=True).click()
         nav = phone.get_by_role("navigation", name="Main")
+        heights = nav.locator(":scope > a").evaluate_all(
+            "links => links.map(a => a.getBoundingClientRect().height)"
+        )
+        assert min(heights) >= 44, heights  # thumb-sized rows in the phone's menu
         nav.get_by_role("link", name="Away time").click()
         phone.wait_for_url(f"**{target}")
 
