@@ -7,6 +7,9 @@ HTMX_NPM := .cache/npm/node_modules/htmx.org/dist/htmx.min.js
 # The OpenID Provider the sign-in tests run under node (tests/oidc): pinned here only.
 OIDC_PROVIDER_VERSION := 9.13.3
 OIDC_NPM := .cache/npm/.oidc-provider-$(OIDC_PROVIDER_VERSION)
+# axe-core checks every page for accessibility in the browser tests; this is its one pin.
+AXE_VERSION := 4.14.1
+AXE_NPM := .cache/npm/axe-core-$(AXE_VERSION).installed
 PG_TEST_SERVER ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export FLASK_APP := wsgi
 
@@ -49,7 +52,16 @@ $(OIDC_NPM):
 		npm install --silent --no-audit --no-fund --save-exact --prefix .cache/npm oidc-provider@$(OIDC_PROVIDER_VERSION) && touch $@; \
 	else echo "npm not found: identity provider tests will be skipped (CI requires them)"; fi
 
-test: $(VENV)/.installed-dev $(HTMX_NPM) $(OIDC_NPM)
+
+# The stamp names the version, so changing the pin installs the new one.
+$(AXE_NPM): | $(HTMX_NPM)
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --silent --no-audit --no-fund --save-exact --prefix .cache/npm axe-core@$(AXE_VERSION) \
+		&& touch $@; \
+	else echo "npm not found: the accessibility check will be skipped (CI requires it)"; fi
+
+
+test: $(VENV)/.installed-dev $(HTMX_NPM) $(OIDC_NPM) $(AXE_NPM)
 	@if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
 		echo "PostgreSQL answers on 127.0.0.1:5432: the suite runs on SQLite and PostgreSQL"; \
 		TEST_DATABASE_URL=$${TEST_DATABASE_URL:-$(PG_TEST_SERVER)} $(BIN)/pytest $(PYTEST_ARGS); \
@@ -58,7 +70,7 @@ test: $(VENV)/.installed-dev $(HTMX_NPM) $(OIDC_NPM)
 		$(BIN)/pytest $(PYTEST_ARGS); \
 	fi
 
-test-sqlite: $(VENV)/.installed-dev $(HTMX_NPM) $(OIDC_NPM)
+test-sqlite: $(VENV)/.installed-dev $(HTMX_NPM) $(OIDC_NPM) $(AXE_NPM)
 	TEST_DATABASE_URL= $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev

@@ -102,6 +102,7 @@ def register_blueprints(app: Flask) -> None:
     from didactics.people import bp as people_bp
     from didactics.program import bp as program_bp
     from didactics.schedule import bp as schedule_bp
+    from didactics.search import bp as search_bp
     from didactics.signups import bp as signups_bp
 
     for bp in (
@@ -116,6 +117,7 @@ def register_blueprints(app: Flask) -> None:
         feedback_bp,
         feeds_bp,
         audit_bp,
+        search_bp,
     ):
         app.register_blueprint(bp)
 

@@ -280,25 +280,34 @@ class PageSections:
     show nothing; its template is included with that context as ``section``. The person page
     gets presentations and attendance this way, the session page slots and attendance, the home
     page the viewer's next presentation and open check-ins.
+
+    Sections come in ``order`` (lowest first; equal orders keep the order they were registered
+    in, which is the order blueprints are imported), so what the viewer must act on now can
+    lead the page whichever capability provides it. ``HOME_ORDER`` names the home page's places.
     """
 
     def __init__(self):
-        self._providers: dict[str, list[tuple[str, Callable]]] = {}
+        self._providers: dict[str, list[tuple[int, int, str, Callable]]] = {}
 
-    def register(self, page: str, template: str):
+    def register(self, page: str, template: str, order: int = 100):
         def decorator(provider: Callable):
-            self._providers.setdefault(page, []).append((template, provider))
+            providers = self._providers.setdefault(page, [])
+            providers.append((order, len(providers), template, provider))
+            providers.sort(key=lambda entry: entry[:2])
             return provider
 
         return decorator
 
     def collect(self, page: str, *args) -> list[tuple[str, dict]]:
         found = []
-        for template, provider in self._providers.get(page, []):
+        for _order, _seq, template, provider in self._providers.get(page, []):
             context = provider(*args)
             if context is not None:
                 found.append((template, context))
         return found
 
+
+# Places on the home page: what needs doing now first, the week and the rest after.
+HOME_ORDER = {"act_now": 0, "needs_you": 10, "presenting": 20, "week": 30, "away": 40}
 
 page_sections = PageSections()

@@ -191,7 +191,7 @@ def test_a_fellow_asks_and_the_coordinator_approves(app, client, users, frozen):
     assert client.post(f"/away/{period.id}/approve").status_code == 403
     client.logout()
     client.login(users["coordinator"])
-    assert "1 request waiting" in client.get("/").get_data(True)
+    assert "away request waiting for a decision" in client.get("/").get_data(True)
     response = client.post(f"/away/{period.id}/approve", headers={"HX-Request": "true"})
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" not in body and "Approved." in body

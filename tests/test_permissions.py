@@ -1,4 +1,4 @@
-"""Who may open what: every foundation route × every role and a signed-out visitor."""
+"""Who may open what: every foundation route (and search) × every role and a signed-out visitor."""
 
 import pytest
 import sqlalchemy as sa
@@ -55,6 +55,10 @@ MATRIX = [
     ("GET", "/settings", COORDINATOR),
     # WTForms keeps the saved value of a field the post leaves out: nothing changes.
     ("POST", "/settings", COORDINATOR_ACTION),
+    # Everyone signed in searches; what each finds is in test_search.py.
+    ("GET", "/search", SIGNED_IN),
+    ("GET", "/search?q=pain", SIGNED_IN),
+    ("GET", "/search?q=%25_%27%3B--", SIGNED_IN),
 ]
 
 
@@ -102,7 +106,7 @@ def test_every_foundation_rule_is_in_the_matrix(app):
     """A new route in these blueprints must be added to the matrix above."""
     covered = {(method, path.split("/{")[0]) for method, path, _ in MATRIX}
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.split(".")[0] not in ("core", "auth", "people", "program"):
+        if rule.endpoint.split(".")[0] not in ("core", "auth", "people", "program", "search"):
             continue
         prefix = rule.rule.split("/<")[0]
         for method in rule.methods - {"HEAD", "OPTIONS"}:

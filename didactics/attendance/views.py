@@ -12,6 +12,7 @@ from didactics import transactions
 from didactics.attendance import bp, counting, guard, services
 from didactics.attendance.charts import bar_chart, trend_chart
 from didactics.attendance.models import Attendance, AttendanceStatus
+from didactics.attendance.rules import expected_kinds_clause
 from didactics.attendance.services import CheckinError
 from didactics.auth.models import Role, User
 from didactics.auth.util import coordinator_required, staff_required
@@ -22,9 +23,9 @@ from didactics.dates import day, parse_day
 from didactics.extensions import db
 from didactics.models import utcnow
 from didactics.program.models import get_program
-from didactics.schedule.models import Kind, Session
+from didactics.schedule.models import Kind, Session, SessionStatus
 from didactics.transactions import reads_first
-from didactics.web import is_htmx, page_sections, render
+from didactics.web import HOME_ORDER, is_htmx, page_sections, render
 
 MAX_REPORT_YEARS = 5
 
@@ -383,10 +384,48 @@ def session_attendance(session: Session, viewer) -> dict | None:
 # -- home: check in now -------------------------------------------------------------------------
 
 
-@page_sections.register("home", "attendance/_home.html")
+@page_sections.register("home", "attendance/_home.html", order=HOME_ORDER["act_now"])
 def home_checkin(viewer) -> dict | None:
     waiting = services.open_sessions(waiting_for=viewer)
     return {"sessions": waiting} if waiting else None
+
+
+@page_sections.register("needs", "core/_need.html", order=30)
+def needs_marks(viewer) -> dict:
+    """Sessions of this academic year that ended with nobody checked in or marked.
+
+    Every expected fellow counts as absent there, which is rarely what happened: the Wi-Fi was
+    down, or the paper sheet is still to be entered.
+    """
+    program = get_program()
+    now = utcnow()
+    year_start, _ = program.academic_year_of(program.today())
+    unmarked = sa.and_(
+        expected_kinds_clause(),
+        Session.status != SessionStatus.CANCELLED,
+        Session.start_dt >= program.local_midnight(year_start),
+        Session.end_dt <= now,
+        ~sa.exists().where(Attendance.session_id == Session.id),
+    )
+    base = sa.select(Session).join(Kind, Session.kind_id == Kind.id).where(unmarked)
+    count = db.session.scalar(sa.select(sa.func.count()).select_from(base.subquery()))
+    latest = db.session.scalars(
+        base.order_by(Session.start_dt.desc(), Session.id.desc()).limit(5)
+    ).all()
+    return {
+        "count": count,
+        "text": f"session{'s' if count != 1 else ''} this year ended without attendance",
+        "hint": "Nobody checked in or was marked, so every fellow counts as absent"
+        + (": mark them on the session page." if count else "."),
+        "url": url_for("attendance.report"),
+        "items": [
+            (
+                f"{program.local(s.start_dt).strftime('%a %-d %b')} · {s.title}",
+                url_for("schedule.session", session_id=s.id),
+            )
+            for s in latest
+        ],
+    }
 
 
 # -- reports ------------------------------------------------------------------------------------

@@ -39,6 +39,9 @@ def new_feed_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+# Titles before a name, written with or without the full stop.
+HONORIFICS = frozenset({"dr", "prof", "professor", "mr", "mrs", "ms", "miss", "mx", "sir", "dame"})
+
 # scrypt: a slow, memory-hard KDF that werkzeug ships; its parameters are stored in the hash.
 PASSWORD_METHOD = "scrypt"
 
@@ -111,16 +114,29 @@ class User(UserMixin, TimestampMixin, db.Model):
     def can_manage_program(self) -> bool:
         return self.is_coordinator
 
+    @property
+    def can_view_everyone(self) -> bool:
+        """Faculty and coordinators see (and find) everyone; others only themselves."""
+        return self.is_staff
+
     def can_view_person(self, other: "User") -> bool:
         """Own record always; faculty and coordinators see everyone's."""
-        return self.id == other.id or self.is_staff
+        return self.id == other.id or self.can_view_everyone
 
     def reset_feed_token(self) -> None:
         self.feed_token = new_feed_token()
 
     @property
     def first_name(self) -> str:
-        return self.name.split()[0] if self.name else self.email
+        """What to greet the person by: "Dr. Maya Goldberg" is Maya, not "Dr."."""
+        words = self.name.split()
+        if not words:
+            return self.email
+        given = [w for w in words if w.lower().rstrip(".") not in HONORIFICS]
+        if len(given) < 2:
+            # "Dr. Goldberg" or "Prof." alone: the name as written greets better than half of it.
+            return self.name.strip()
+        return given[0].rstrip(",")
 
 
 # First match wins: an iPad's agent also says "Mac OS X", Edge's also says "Chrome".

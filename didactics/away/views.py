@@ -18,7 +18,7 @@ from didactics.csvfiles import uploaded_text
 from didactics.extensions import db
 from didactics.models import utcnow
 from didactics.program.models import get_program
-from didactics.web import ask_first, first_submission, is_htmx, page_sections, render
+from didactics.web import HOME_ORDER, ask_first, first_submission, is_htmx, page_sections, render
 
 
 def _load(period_id: int) -> AwayPeriod:
@@ -390,13 +390,9 @@ def person_away(person: User, viewer) -> dict | None:
             "is_own": viewer.id == person.id}  # fmt: skip
 
 
-@page_sections.register("home", "away/_home.html")
+@page_sections.register("home", "away/_home.html", order=HOME_ORDER["away"])
 def home_away(viewer) -> dict | None:
-    if viewer.is_coordinator:
-        waiting = db.session.scalar(
-            sa.select(sa.func.count(AwayPeriod.id)).where(AwayPeriod.status == AwayStatus.REQUESTED)
-        )
-        return {"waiting": waiting} if waiting else None
+    # The coordinator's requests to decide are in "What needs you" (below).
     if not viewer.is_fellow:
         return None
     upcoming = db.session.scalars(
@@ -410,3 +406,16 @@ def home_away(viewer) -> dict | None:
         .limit(5)
     ).all()
     return {"upcoming": upcoming, "describe": services.describe}
+
+
+@page_sections.register("needs", "core/_need.html", order=20)
+def needs_decision(viewer) -> dict:
+    waiting = db.session.scalar(
+        sa.select(sa.func.count(AwayPeriod.id)).where(AwayPeriod.status == AwayStatus.REQUESTED)
+    )
+    return {
+        "count": waiting,
+        "text": f"away request{'s' if waiting != 1 else ''} waiting for a decision",
+        "hint": "",
+        "url": url_for("away.manage", _anchor="pending"),
+    }

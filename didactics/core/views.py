@@ -7,7 +7,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from didactics.core import bp
 from didactics.extensions import db
-from didactics.web import page_sections, render
+from didactics.web import HOME_ORDER, page_sections, render
 
 
 @bp.get("/healthz")
@@ -26,3 +26,11 @@ def home():
         return redirect(url_for("auth.login"))
     sections = page_sections.collect("home", current_user)
     return render("core/home.html", sections=sections)
+
+
+@page_sections.register("home", "core/_needs.html", order=HOME_ORDER["needs_you"])
+def home_needs(viewer) -> dict | None:
+    """The coordinator's to-do: each capability adds what waits for them ("needs" sections)."""
+    if not viewer.is_coordinator:
+        return None
+    return {"items": page_sections.collect("needs", viewer)}

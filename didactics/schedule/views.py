@@ -28,7 +28,7 @@ from didactics.schedule.kinds import abbreviations
 from didactics.schedule.models import Closure, Kind, Series, Session, SessionStatus
 from didactics.schedule.recurrence import RecurrenceError, Rhythm, describe
 from didactics.signups.models import Slot
-from didactics.web import ask_first, first_submission, page_sections, render
+from didactics.web import HOME_ORDER, ask_first, first_submission, page_sections, render
 
 
 def _kinds() -> list[Kind]:
@@ -545,7 +545,7 @@ def kind_edit(kind_id: int):
 # -- the home page: today and this week ---------------------------------------------------------
 
 
-@page_sections.register("home", "schedule/_home_week.html")
+@page_sections.register("home", "schedule/_home_week.html", order=HOME_ORDER["week"])
 def home_week(viewer):
     program = get_program()
     today = program.today()

@@ -21,7 +21,7 @@ from didactics.signups import bp, services
 from didactics.signups.forms import AssignForm, SlotForm, SwapForm, TopicForm
 from didactics.signups.models import Slot
 from didactics.signups.services import SignupError
-from didactics.web import ask_first, first_submission, is_htmx, page_sections, render, safe_next
+from didactics.web import HOME_ORDER, ask_first, first_submission, is_htmx, page_sections, render, safe_next
 
 # -- helpers ----------------------------------------------------------------------------------
 
@@ -536,7 +536,7 @@ def session_section_response(
 # -- the home page: your next presentation -------------------------------------------------------
 
 
-@page_sections.register("home", "signups/_home.html")
+@page_sections.register("home", "signups/_home.html", order=HOME_ORDER["presenting"])
 def home_next(viewer) -> dict | None:
     if viewer.role == Role.GUEST:
         return None
@@ -553,15 +553,70 @@ def home_next(viewer) -> dict | None:
         .order_by(Session.start_dt)
         .limit(3)
     ).all()
+    if viewer.is_coordinator:
+        # The coordinator fills slots rather than claims them: "What needs you" counts the
+        # unfilled ones; their own presentations show only when they have some.
+        return {"upcoming": upcoming, "open_count": None} if upcoming else None
     open_count = db.session.scalar(
         sa.select(sa.func.count(Slot.id))
         .join(Session, Slot.session_id == Session.id)
         .where(
             services.claimable_clause(viewer, now),
-            Session.start_dt < now + timedelta(days=120),
+            # The same months as the list of open slots the count links to.
+            Session.start_dt < now + timedelta(days=HORIZON_DAYS),
         )
     )
-    return {"upcoming": upcoming, "open_count": open_count}
+    return {
+        "upcoming": upcoming,
+        "open_count": open_count,
+        "open_to": "fellows" if viewer.is_fellow else "faculty",
+        "months": HORIZON_DAYS // 30,
+    }
+
+
+UNFILLED_DAYS = 14  # the coordinator's warning: slots nobody holds this close to the session
+NEEDS_LISTED = 5
+
+
+@page_sections.register("needs", "core/_need.html", order=10)
+def needs_unfilled(viewer) -> dict:
+    """Presenter slots of the next two weeks that nobody holds, whoever may take them."""
+    now = utcnow()
+    soon = sa.and_(
+        services.open_clause(),
+        Session.status != SessionStatus.CANCELLED,
+        Session.start_dt > now,
+        Session.start_dt < now + timedelta(days=UNFILLED_DAYS),
+    )
+    count = db.session.scalar(
+        sa.select(sa.func.count(Slot.id)).join(Session, Slot.session_id == Session.id).where(soon)
+    )
+    first = db.session.execute(
+        sa.select(Session.id, Session.title, Session.start_dt, sa.func.count(Slot.id))
+        .join(Slot, Slot.session_id == Session.id)
+        .where(soon)
+        .group_by(Session.id, Session.title, Session.start_dt)
+        .order_by(Session.start_dt, Session.id)
+        .limit(NEEDS_LISTED)
+    ).all()
+    program = get_program()
+    items = [
+        (
+            f"{program.local(start).strftime('%a %-d %b')} · {title}"
+            + (f" ({n} open)" if n > 1 else ""),
+            url_for("schedule.session", session_id=session_id, _anchor="slots"),
+        )
+        for session_id, title, start, n in first
+    ]
+    return {
+        "count": count,
+        "text": f"presenter slot{'s' if count != 1 else ''} unfilled in the next "
+        f"{UNFILLED_DAYS} days",
+        "hint": "Every slot nobody holds yet, for fellows, faculty or anyone"
+        + (": assign someone on the session page." if count else "."),
+        "url": url_for("schedule.week"),
+        "items": items,
+    }
 
 
 # -- fairness -----------------------------------------------------------------------------------

@@ -30,11 +30,14 @@ def test_sign_in_on_a_phone_open_the_menu_and_sign_out(phone, users):
     assert not nav.is_visible()  # folded away on a phone until the menu is opened
     phone.get_by_text("Menu").click()
     assert nav.is_visible()
-    for name in ("Home", "My record", "Password"):
+    for name in ("Home", "Away time", "My record", "Password"):
         assert nav.get_by_role("link", name=name, exact=True).is_visible()
     assert not nav.get_by_role("link", name="People").count()  # coordinators only
+    assert (
+        nav.get_by_role("search").get_by_label("Search people, sessions and sign-ups").is_visible()
+    )
     assert fits_the_width(phone)
-    screenshot(phone, "home-phone")
+    screenshot(phone, "menu-phone")
 
     nav.get_by_role("button", name="Sign out").click()
     phone.wait_for_url("**/login")

@@ -40,7 +40,7 @@ def test_leave_is_asked_approved_and_excuses_the_session(app, new_page, users, m
 
     coordinator = new_page(PHONE)
     sign_in(coordinator, users["coordinator"].email, PASSWORD)
-    coordinator.get_by_role("link", name="1 request waiting for a decision").click()
+    coordinator.get_by_role("link", name="1 away request waiting for a decision").click()
     coordinator.wait_for_load_state()
     assert htmx_loaded(coordinator)
     coordinator.evaluate("window.__stayed = true")
