@@ -21,7 +21,15 @@ from didactics.signups import bp, services
 from didactics.signups.forms import AssignForm, SlotForm, SwapForm, TopicForm
 from didactics.signups.models import Slot
 from didactics.signups.services import SignupError
-from didactics.web import HOME_ORDER, ask_first, first_submission, is_htmx, page_sections, render, safe_next
+from didactics.web import (
+    HOME_ORDER,
+    ask_first,
+    first_submission,
+    is_htmx,
+    page_sections,
+    render,
+    safe_next,
+)
 
 # -- helpers ----------------------------------------------------------------------------------
 
