@@ -31,10 +31,23 @@ def test_month_has_tags_a_legend_and_a_kind_filter(client, users, make_session):
     legend = {li.get_text(" ", strip=True) for li in page.select("ul.legend li")}
     assert {"DL Didactic lecture", "CC Clinical conference", "JC Journal club"} <= legend
     assert any("cancelled" in entry for entry in legend)
-    day = page.find("a", class_="daylink", href="/schedule?week=2027-03-03")
+
+    def day_link(number: int):
+        """The link of that day of March (a day links to its week, named by the Monday)."""
+        return next(
+            a
+            for a in page.select("td:not(.other) a.daylink")
+            if a.select_one(".daynum").get_text() == str(number)
+        )
+
+    day = day_link(3)
+    assert day["href"] == "/schedule?week=2027-03-01"
     assert [t.get_text() for t in day.select(".kind-tag")] == ["DL", "CC"]
-    assert "Didactic lecture; Clinical conference" in day["aria-label"]
-    struck = page.find("a", class_="daylink", href="/schedule?week=2027-03-23")
+    # Said in words to screen readers, with the number people see first.
+    assert day.get_text(" ", strip=True).startswith("3 March, Wednesday: 2 sessions")
+    assert "Didactic lecture; Clinical conference" in day.select_one(".sr-only").get_text()
+    assert day.select_one(".tags")["aria-hidden"] == "true"
+    struck = day_link(23)
     assert struck.select_one(".kind-tag.cancelled").get_text() == "JC"
 
     chips = page.select("nav.kind-filter a")

@@ -82,6 +82,10 @@ def demo(context: DemoContext) -> None:
             pool = fellows if slot.eligibility == Eligibility.FELLOW else faculty
             if slot.eligibility == Eligibility.ANYONE:
                 pool = fellows if rng.random() < 0.8 else faculty
+                # Faculty teach the session in progress now, so every demo fellow can try
+                # checking in and rating it.
+                if session.is_in_progress(now):
+                    pool = faculty
             choices = [p for p in pool if p.id not in taken_here]
             # Fellows take turns, so the fairness view shows a spread, with one lagging behind.
             person = choices[turn % len(choices)] if pool is fellows else rng.choice(choices)

@@ -79,6 +79,8 @@ class Demo:
 # Routes with parameters: the URLs to open, from the demo rows.
 PARAMETERISED = {
     "attendance.checkin_link": lambda d: [f"/checkin/{d.now}/{d.code}"],
+    # The confirmation of a plain check-in post (without one, it sends on to /checkin).
+    "attendance.checked_in": lambda d: [f"/checkin/done/{d.now}?first=1"],
     "people.person": lambda d: [f"/people/{d.fellow}", f"/people/{d.other_fellow}"],
     "people.edit": lambda d: [f"/people/{d.fellow}/edit"],
     "signups.record": lambda d: [f"/people/{d.fellow}/presentations"],
