@@ -397,8 +397,11 @@ def expect(visitor, guest, fellow, faculty, coordinator):
 MATRIX = [
     ("GET", "/checkin", expect(302, 200, 200, 200, 200)),
     ("GET", "/checkin/{id}/{code}", expect(302, 200, 200, 200, 200)),
-    ("POST", "/checkin/{id}/{code}", expect(302, 200, 200, 200, 200)),
-    ("POST", "/checkin", expect(302, 200, 200, 200, 200)),
+    # Checked in, then sent on to the confirmation (a reload posts nothing).
+    ("POST", "/checkin/{id}/{code}", expect(302, 303, 303, 303, 303)),
+    ("POST", "/checkin", expect(302, 303, 303, 303, 303)),
+    # Nobody checked in here yet: the confirmation sends them to the check-in page.
+    ("GET", "/checkin/done/{id}", expect(302, 302, 302, 302, 302)),
     ("GET", "/sessions/{id}/display", expect(302, 403, 403, 200, 200)),
     ("GET", "/sessions/{id}/sheet", expect(302, 403, 403, 200, 200)),
     ("POST", "/sessions/{id}/attendance", expect(302, 403, 403, 403, 303)),

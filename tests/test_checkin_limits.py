@@ -184,7 +184,12 @@ def test_the_coordinator_sees_who_sent_wrong_codes(limited, users, make_user, le
 def test_a_wrong_code_is_tallied_even_though_the_check_in_rolled_back(limited, users, lecture,
                                                                      clock):  # fmt: skip
     phone = limited.phone(users["fellow"])
-    phone.post(f"/checkin/{lecture.id}/{wrong(lecture.id)}", headers={"HX-Request": "true"})
+    card = phone.post(f"/checkin/{lecture.id}/{wrong(lecture.id)}", headers={"HX-Request": "true"})
+    # The card comes back in place with the message and the form to try again.
+    assert card.status_code == 400
+    body = card.get_data(as_text=True)
+    assert body.lstrip().startswith('<section class="card checkin-card"')
+    assert "not right or has expired" in body and 'name="csrf_token"' in body
     with limited.app_context():
         (row,) = db.session.scalars(sa.select(CheckinRefusal)).all()
         assert (row.session_id, row.user_id, row.count) == (lecture.id, users["fellow"].id, 1)

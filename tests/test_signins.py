@@ -125,9 +125,9 @@ def test_the_person_page_lists_devices_and_marks_this_one(app, users):
 def test_deactivation_ends_sign_ins_and_reactivation_does_not_bring_them_back(app, users):
     phone = device(app, users["fellow"])
     coordinator = device(app, users["coordinator"])
-    coordinator.post(f"/people/{users['fellow'].id}/deactivate")
+    coordinator.post(f"/people/{users['fellow'].id}/deactivate", data={"confirmed": "1"})
     assert phone.get("/").status_code == 302
-    coordinator.post(f"/people/{users['fellow'].id}/reactivate")
+    coordinator.post(f"/people/{users['fellow'].id}/reactivate", data={"confirmed": "1"})
     assert phone.get("/").status_code == 302
 
 
