@@ -57,8 +57,9 @@ def test_what_is_not_a_day_is_refused(text):
 
 
 def test_the_reports_show_and_read_days_the_one_way(client, users):
-    client.login(users["coordinator"])
     with time_machine.travel(aware(2026, 12, 2, 18), tick=False):
+        # Signed in inside the travel: a session cookie signed later than "now" is refused.
+        client.login(users["coordinator"])
         page = client.get("/reports/attendance").get_data(as_text=True)
         assert 'value="Wed 1 Jul 2026"' in page and 'value="Wed 30 Jun 2027"' in page
         assert "Wed 1 Jul 2026 – Wed 30 Jun 2027" in page
