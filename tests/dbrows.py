@@ -39,6 +39,7 @@ def fill_every_table() -> None:
     from didactics.auth.models import SignIn, User
     from didactics.away.models import AwayCalendar
     from didactics.demo import build_demo
+    from didactics.feeds.models import FeedBody
     from didactics.schedule.models import Closure, Session
 
     build_demo()
@@ -54,6 +55,10 @@ def fill_every_table() -> None:
         db.session.add(Closure(starts_on=today, ends_on=today, reason="Institution holiday"))
     db.session.add(FormSubmission(token="a-form-sent-once"))
     db.session.add(AwayCalendar(name="Away rotations", url="https://rotations.example.org/a.ics"))
+    db.session.add(
+        FeedBody(key=f"all:{someone.id}", stamp="0" * 64, day=utcnow().date(), seen=1,
+                 modified_dt=utcnow().replace(microsecond=0), body=b"\x1f\x8b")
+    )  # fmt: skip
     db.session.commit()
     empty = [
         table.name

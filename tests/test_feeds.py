@@ -148,7 +148,8 @@ def test_conditional_requests_get_304_until_something_changes(app, client, users
     fellow = users["faculty"]
     first = get_feed(client, fellow)
     etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
-    assert etag.startswith('"') and not etag.startswith("W/")
+    # Weak: the identity and the gzip answer are the same calendar, not the same bytes.
+    assert etag.startswith('W/"')
     again = get_feed(client, fellow, **{"If-None-Match": etag})
     assert again.status_code == 304 and again.data == b"" and again.headers["ETag"] == etag
     since = get_feed(client, fellow, **{"If-Modified-Since": modified})
@@ -303,6 +304,7 @@ def test_vobject_reads_the_feed(app, client, users, frozen, make_session):
     assert set(parsed) == set(uids)
     assert parsed[uids[0]].summary.value == "Journal club: Über opioids, naïve?"
     assert parsed[uids[1]].status.value == "CANCELLED"
+    assert parsed[uids[1]].summary.value.startswith("Cancelled: Didactic lecture")
     assert parsed[uids[0]].dtstart.value == aware(2026, 10, 27, 23)
 
 
@@ -312,7 +314,7 @@ def test_recurring_ical_events_expands_the_feed(app, client, users, frozen, make
     found = recurring_ical_events.of(calendar).between(date(2026, 10, 1), date(2026, 12, 1))
     assert sorted(str(e["UID"]) for e in found) == sorted(uids)
     lecture = next(e for e in found if str(e["UID"]) == uids[1])
-    assert str(lecture["SUMMARY"]) == "Didactic lecture: Blocks; commas, and \\ slashes"
+    assert str(lecture["SUMMARY"]) == "Cancelled: Didactic lecture: Blocks; commas, and \\ slashes"
 
 
 LIBICAL = r"""
@@ -358,6 +360,7 @@ def test_libical_reads_the_feed(app, client, users, frozen, make_session):
     assert parsed[uids[0]]["summary"] == "Journal club: Über opioids, naïve?"
     assert parsed[uids[0]]["start"] == "20261027T230000Z" and parsed[uids[0]]["utc"]
     assert parsed[uids[1]]["status"] == "CANCELLED"
+    assert parsed[uids[1]]["summary"].startswith("Cancelled: Didactic lecture")
 
 
 ROLES = ["visitor", "guest", "fellow", "faculty", "coordinator"]

@@ -203,5 +203,5 @@ def test_going_back_before_provider_accounts_keeps_every_other_row(empty_app, wh
         downgrade(revision="0007")
         kept = column_names(db.engine)
         assert "oidc_subject" not in kept["users"]
-        before = {t: [c for c in cols if c in kept[t]] for t, cols in columns.items()}
+        before = {t: [c for c in cols if c in kept[t]] for t, cols in columns.items() if t in kept}
         assert all_rows(db.engine, before) == all_rows(whole_program, before)

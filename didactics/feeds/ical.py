@@ -48,10 +48,13 @@ def describe(item: FeedItem) -> str:
 
 
 def summary(session: Session) -> str:
-    """'Journal club: Opioid tapering', without saying the kind twice."""
+    """'Journal club: Opioid tapering', without saying the kind twice; 'Cancelled: ' first
+    when it is, for the calendars that show a cancelled event as if it were on."""
     if session.title.lower().startswith(session.kind.label.lower()):
-        return session.title
-    return f"{session.kind.label}: {session.title}"
+        text = session.title
+    else:
+        text = f"{session.kind.label}: {session.title}"
+    return f"Cancelled: {text}" if session.is_cancelled else text
 
 
 def build_event(item: FeedItem) -> Event:

@@ -1,6 +1,8 @@
 """Private calendar feeds (the token is the only key) and the page that hands them out."""
 
+import gzip
 import hashlib
+import logging
 import re
 from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
@@ -9,6 +11,8 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload
 
 from didactics.attendance.rules import expected_kinds_clause
@@ -17,11 +21,15 @@ from didactics.auth.models import Role, User
 from didactics.extensions import db
 from didactics.feeds import bp
 from didactics.feeds.ical import FeedItem, build_calendar
+from didactics.feeds.models import FeedBody
 from didactics.models import utcnow
 from didactics.program.models import Program, get_program
 from didactics.schedule.models import Kind, Session
 from didactics.signups.models import Registration, Slot
+from didactics.transactions import start_writing
 from didactics.web import ask_first, render
+
+log = logging.getLogger(__name__)
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 PAST_DAYS = 90
@@ -69,48 +77,95 @@ def _selection(scope: str, user: User | None, kind: Kind | None, program: Progra
     return sa.and_(in_window, sa.or_(expected, presenting, registered))
 
 
-# -- the validator: answering "nothing changed" costs one small, prebuilt query ----------------
+# -- answering a fetch: from the feed's last body while nothing it shows has changed ---------
 #
-# Calendar apps poll every feed about hourly, and nearly every poll finds nothing new. Every
-# change to what a feed shows (people, the program, kinds, sessions, slots, places) is written
-# to the audit trail in the same transaction (``audit/recorder.py``), so the newest audit row
-# of those tables says whether anything may have changed; each is one step down the
-# (entity, id) index however long the history. Attendance is left out: check-ins do not change
-# a calendar, and a busy day of them must not make every subscriber download again. A change
-# anywhere makes every feed download once more, which is cheap, and in exchange the unchanged
-# poll needs neither the person's selection nor any ORM loading. The statement is built once
-# at import, so a poll pays no SQL construction or compilation either.
+# Calendar apps poll every feed about hourly and nearly every poll finds nothing new; many
+# ignore the ETag and download again. Each feed's last answer is kept in ``feed_bodies``
+# (every worker shares it), with a stamp that sums up what the feed shows and the newest
+# audit id at which that stamp was checked. Every change to what a feed can show is written
+# to the audit trail in the same transaction (``audit/recorder.py``), so while the newest
+# audit id of those tables is the one the body was checked at, the body is current: the poll
+# is one small, prebuilt query (the person, the newest ids and the cached row's validators),
+# and a repeated 200 adds the body's read. Attendance is left out: check-ins do not change a
+# calendar. After a change anywhere, each feed checks its own stamp once (aggregates over
+# its selection): only the feeds that show the change are built again, and their ETags alone
+# change. Bodies are kept gzip-compressed and sent so to clients that accept it.
 
 FEED_TABLES = ("users", "program", "kinds", "sessions", "slots", "registrations")
 _NEWEST = [
     sa.select(sa.func.max(AuditEvent.id)).where(AuditEvent.entity == table).scalar_subquery()
     for table in FEED_TABLES
 ]
-PERSON_VALIDATOR = sa.select(User.id, User.is_active, *_NEWEST).where(
-    User.feed_token == sa.bindparam("token")
+_CACHED = (FeedBody.stamp, FeedBody.day, FeedBody.seen, FeedBody.modified_dt)
+_KEY = sa.bindparam("prefix", type_=sa.String) + sa.cast(User.id, sa.String)
+PERSON_VALIDATOR = (
+    sa.select(User.id, User.is_active, *_CACHED, *_NEWEST)
+    .outerjoin(FeedBody, FeedBody.key == _KEY + sa.bindparam("suffix", type_=sa.String))
+    .where(User.feed_token == sa.bindparam("token"))
 )
-PROGRAM_VALIDATOR = sa.select(Program.is_public_feed_enabled, sa.null(), *_NEWEST).where(
-    Program.id == 1
+PROGRAM_VALIDATOR = (
+    sa.select(sa.null(), Program.is_public_feed_enabled, *_CACHED, *_NEWEST)
+    .outerjoin(FeedBody, FeedBody.key == "program")
+    .where(Program.id == 1)
+)
+BODY = sa.select(FeedBody.body).where(FeedBody.key == sa.bindparam("key"))
+SEEN = (
+    sa.update(FeedBody)
+    .where(FeedBody.key == sa.bindparam("b_key"), FeedBody.stamp == sa.bindparam("b_stamp"))
+    .values(seen=sa.bindparam("b_seen"))
 )
 
 
-def _validator(row, start: datetime, end: datetime, salt: str) -> tuple[str, int]:
-    """A strong ETag from the newest change and the window; the newest change's audit id."""
-    newest = max((n for n in row[2:] if n is not None), default=0)
-    key = f"{salt}|{newest}|{start}|{end}"
-    return hashlib.sha256(key.encode()).hexdigest()[:32], newest
+def _stamp(condition, scope: str, uid: str, owner_id: int | None, start, end) -> str:
+    """What the feed shows, summed up from the audit trail: the newest change of its
+    sessions, of their slots, of their presenters and owner (whose role and dates choose
+    what is shown), of kinds and of the program, with how many sessions and slots it shows
+    (a session that leaves the selection changes the count) and the window."""
+    shown = sa.select(Session.id).where(condition)
+    slot_ids = sa.select(Slot.id).where(Slot.session_id.in_(shown))
+    people = sa.select(Slot.user_id).where(Slot.session_id.in_(shown), Slot.user_id.is_not(None))
+    if owner_id is not None:
+        people = people.union(sa.select(sa.literal(owner_id)))
+
+    def newest(entity: str, ids=None):
+        query = sa.select(sa.func.max(AuditEvent.id)).where(AuditEvent.entity == entity)
+        if ids is not None:
+            query = query.where(AuditEvent.entity_id.in_(ids))
+        return query.scalar_subquery()
+
+    row = db.session.execute(
+        sa.select(
+            sa.select(sa.func.count()).where(condition).select_from(Session).scalar_subquery(),
+            sa.select(sa.func.count()).select_from(slot_ids.subquery()).scalar_subquery(),
+            newest("sessions", shown),
+            newest("slots", slot_ids),
+            newest("users", people),
+            newest("kinds"),
+            newest("program"),
+        )
+    ).one()
+    key = "|".join(str(value) for value in (scope, uid, start, end, *row))
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _last_modified(newest: int) -> datetime:
-    at = db.session.scalar(sa.select(AuditEvent.at).where(AuditEvent.id == newest))
-    return (at or get_program().created_dt).astimezone(UTC).replace(microsecond=0)
+def _http_date(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
 
 
-def _unchanged(etag: str, newest: int) -> bool:
-    if request.if_none_match:  # takes precedence (RFC 9110): no date needed
-        return request.if_none_match.contains(etag) or request.if_none_match.star_tag
+def _next_second(instant: datetime) -> datetime:
+    """Last-Modified has one-second resolution: rounded up, it is never earlier than the
+    build it stands for."""
+    whole = instant.replace(microsecond=0)
+    return whole if whole == instant else whole + timedelta(seconds=1)
+
+
+def _unchanged(tag: str, modified: datetime) -> bool:
+    """``tag`` unquoted. If-None-Match takes precedence (RFC 9110) and is compared weakly,
+    as it asks: ``W/"…"`` is what a proxy that compresses makes of a strong tag."""
+    if request.if_none_match:
+        return request.if_none_match.contains_weak(tag) or request.if_none_match.star_tag
     since = request.if_modified_since
-    return bool(since and since >= _last_modified(newest))
+    return bool(since and since >= modified)
 
 
 def _items(condition) -> list[FeedItem]:
@@ -146,37 +201,97 @@ def _items(condition) -> list[FeedItem]:
     return items
 
 
+def _keep(key: str, stamp: str, day, seen: int, modified: datetime, body: bytes) -> None:
+    """Store a new body for every worker; a fetch that cannot write now still answers."""
+    table = FeedBody.__table__
+    dialect = db.session.get_bind().dialect.name
+    insert = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(table)
+    values = {"key": key, "stamp": stamp, "day": day, "seen": seen, "modified_dt": modified,
+              "body": body}  # fmt: skip
+    statement = insert.values(values).on_conflict_do_update(
+        index_elements=[table.c.key], set_={k: v for k, v in values.items() if k != "key"}
+    )
+    _write(statement)
+
+
+def _write(statement, parameters=None) -> None:
+    try:
+        start_writing()
+        db.session.execute(statement, parameters)
+        db.session.commit()
+    except sa.exc.OperationalError as error:  # a database busy past its timeout
+        db.session.rollback()
+        log.warning("feed body not kept: %s", error)
+
+
 def serve_feed(scope: str, name: str, uid: str, token: str | None = None, code: str = ""):
-    """One feed: 304 after the validator alone when nothing changed, else the calendar."""
+    """One feed: its kept body while nothing it shows has changed, else built afresh."""
     start, end = window()
     if token is not None:
         if not TOKEN_RE.match(token):
             not_found()
-        row = db.session.execute(PERSON_VALIDATOR, {"token": token}).one_or_none()
+        suffix = f":{code[:40]}" if scope == "kind" else ""
+        row = db.session.execute(
+            PERSON_VALIDATOR, {"token": token, "prefix": f"{scope}:", "suffix": suffix}
+        ).one_or_none()
         if row is None or not row.is_active:
             not_found()
-        uid = uid.format(user_id=row.id)
+        user_id = row[0]
+        uid = uid.format(user_id=user_id)
+        key = f"{scope}:{user_id}{suffix}"
     else:
         row = db.session.execute(PROGRAM_VALIDATOR).one()
         if not row.is_public_feed_enabled:
             not_found()
-    kind = None
-    if scope == "kind":
-        kind = db.session.scalar(sa.select(Kind).where(Kind.code == code[:40]))
-        if kind is None:
-            not_found()
-    etag, newest = _validator(row, start, end, salt=f"{scope}:{uid}")
+        user_id, key = None, "program"
+    newest = max((n for n in row[6:] if n is not None), default=0)
+    kept = row.stamp is not None and row.day == start.date()
+    fresh = kept and row.seen == newest
+    user = kind = None
+    if not fresh:
+        user = db.session.get(User, user_id) if user_id else None
+        if scope == "kind":
+            kind = db.session.scalar(sa.select(Kind).where(Kind.code == code[:40]))
+            if kind is None:
+                not_found()
+        condition = _selection(scope, user, kind, get_program())
+        stamp = _stamp(condition, scope, uid, user_id, start, end)
+        if kept and stamp == row.stamp:
+            _write(SEEN, {"b_key": key, "b_stamp": stamp, "b_seen": newest})
+            fresh = True
+    else:
+        stamp = row.stamp
+    tag = stamp[:32]
     # A 304 repeats the ETag and the caching rules; Last-Modified only goes with a body.
-    headers = {"ETag": f'"{etag}"', "Cache-Control": "private, max-age=300"}
-    if _unchanged(etag, newest):
-        return Response(status=304, headers=headers)
-    headers["Last-Modified"] = _last_modified(newest).strftime("%a, %d %b %Y %H:%M:%S GMT")
-    user = db.session.scalar(sa.select(User).where(User.feed_token == token)) if token else None
-    program = get_program()
-    condition = _selection(scope, user, kind, program)
-    if kind is not None:
-        name = kind.label
-    body = build_calendar(f"{program.name}: {name}", program.timezone, uid, _items(condition))
+    headers = {
+        "ETag": f'W/"{tag}"',
+        "Cache-Control": "private, max-age=300",
+        "Vary": "Accept-Encoding",
+    }
+    if fresh:
+        modified = row.modified_dt
+        if _unchanged(tag, modified):
+            return Response(status=304, headers=headers)
+        gzipped = db.session.scalar(BODY, {"key": key})
+    else:
+        program = get_program()
+        if kind is not None:
+            name = kind.label
+        body = build_calendar(f"{program.name}: {name}", program.timezone, uid, _items(condition))
+        gzipped = gzip.compress(body, compresslevel=6, mtime=0)
+        modified = _next_second(utcnow())
+        if row.modified_dt is not None and modified <= row.modified_dt:
+            # Built again within the second of the last build: a later Last-Modified, so a
+            # poll that only sends If-Modified-Since sees this body as new.
+            modified = row.modified_dt + timedelta(seconds=1)
+        _keep(key, stamp, start.date(), newest, modified, gzipped)
+        if _unchanged(tag, modified):
+            return Response(status=304, headers=headers)
+    headers["Last-Modified"] = _http_date(modified)
+    if request.accept_encodings["gzip"]:
+        headers["Content-Encoding"] = "gzip"
+        return Response(gzipped, headers=headers, content_type="text/calendar; charset=utf-8")
+    body = gzip.decompress(gzipped)
     return Response(body, headers=headers, content_type="text/calendar; charset=utf-8")
 
 
