@@ -99,6 +99,7 @@ def register_blueprints(app: Flask) -> None:
     from didactics.core import bp as core_bp
     from didactics.feedback import bp as feedback_bp
     from didactics.feeds import bp as feeds_bp
+    from didactics.mail import bp as mail_bp
     from didactics.people import bp as people_bp
     from didactics.program import bp as program_bp
     from didactics.schedule import bp as schedule_bp
@@ -117,6 +118,7 @@ def register_blueprints(app: Flask) -> None:
         feedback_bp,
         feeds_bp,
         audit_bp,
+        mail_bp,
         search_bp,
     ):
         app.register_blueprint(bp)

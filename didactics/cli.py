@@ -17,6 +17,9 @@ def init_app(app: Flask) -> None:
 
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
+    from didactics.mail.commands import send_mail_command
+
+    app.cli.add_command(send_mail_command)
 
 
 @click.command("demo")
@@ -53,10 +56,16 @@ def create_user_command(email: str, role: str, name: str) -> None:
         raise click.ClickException(f"{email} already has an account.")
     if not name.strip():
         raise click.ClickException("The name is empty.")
+    from didactics.mail.invitations import invite
+
     user = User(email=email, name=name.strip(), role=Role(role))
     db.session.add(user)
+    db.session.flush()
+    link = set_password_url(user) if sign_in_method(user) == "password" else None
+    invite(user, link=link)  # in the same transaction: no account, no e-mail
     db.session.commit()
     click.echo(f"Created {user.name} <{user.email}> as {user.role.value}.")
+    click.echo(f"An invitation e-mail to {user.email} is in the outbox ({_mail_state()}).")
     if sign_in_method(user) == "provider":
         label = current_app.config["OIDC_LABEL"]
         click.echo(f"They sign in with their hospital account ({user.email}): no password to set.")
@@ -64,4 +73,10 @@ def create_user_command(email: str, role: str, name: str) -> None:
         return
     days = current_app.config["SET_PASSWORD_MAX_AGE"] // 86400
     click.echo(f"One-time link to set the password (valid for {days} days):")
-    click.echo(set_password_url(user))
+    click.echo(link)
+
+
+def _mail_state() -> str:
+    if current_app.config.get("MAIL_SERVER"):
+        return "send-mail sends it"
+    return "no mail server is set, so it waits there"

@@ -75,3 +75,26 @@ class Defaults:
     # Presenters and faculty see a session's average rating and its comments only from this
     # many ratings on, so that no single rating can be traced to whoever gave it.
     FEEDBACK_MIN_COUNT = 3
+
+    # E-mail (didactics/mail): the SMTP server that sends the outbox. Empty: nothing leaves the
+    # machine, and messages wait in the outbox (the coordinator sees them on /outbox).
+    MAIL_SERVER = ""
+    MAIL_PORT = 587
+    # STARTTLS after connecting (port 587); false for a relay on the hospital network (port 25).
+    MAIL_USE_TLS = True
+    MAIL_USERNAME = ""
+    MAIL_PASSWORD = ""
+    # The sender's address; the program's name is the sender's name.
+    MAIL_FROM = "didactics@localhost"
+    # Where replies go; empty: the coordinator's own address.
+    MAIL_REPLY_TO = ""
+    # Seconds to wait for the mail server on each step (connect, each command).
+    MAIL_TIMEOUT = 30
+    # Messages claimed at once by one send-mail run.
+    MAIL_BATCH_SIZE = 50
+    # A message still "sending" this many seconds after it was claimed (the run crashed) is
+    # tried again.
+    MAIL_SENDING_TIMEOUT = 600
+    # A message the server keeps refusing for a while (or cannot be reached) is given up after
+    # this many seconds.
+    MAIL_GIVE_UP_AFTER = 86400

@@ -51,6 +51,7 @@ DEMO_MODULES = [
     "didactics.attendance.demo",
     "didactics.away.demo",
     "didactics.feedback.demo",
+    "didactics.mail.demo",
 ]
 
 

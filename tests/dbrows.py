@@ -40,6 +40,7 @@ def fill_every_table() -> None:
     from didactics.away.models import AwayCalendar
     from didactics.demo import build_demo
     from didactics.feeds.models import FeedBody
+    from didactics.mail.models import MailStatus, OutboxMessage
     from didactics.schedule.models import Closure, Session
 
     build_demo()
@@ -58,6 +59,13 @@ def fill_every_table() -> None:
     db.session.add(
         FeedBody(key=f"all:{someone.id}", stamp="0" * 64, day=utcnow().date(), seen=1,
                  modified_dt=utcnow().replace(microsecond=0), body=b"\x1f\x8b")
+    )  # fmt: skip
+    db.session.add(
+        OutboxMessage(kind="invitation", recipient="gone@hospital.example", user_id=someone.id,
+                      subject="Set your password", text_body="Hello", html_body="<p>Hello</p>",
+                      reply_to="coordinator@example.org", dedupe_key=f"test:{someone.id}",
+                      message_id="<test.1@example.org>", status=MailStatus.FAILED, attempts=1,
+                      last_error="550 no such user", sent_dt=None, claimed_dt=utcnow())
     )  # fmt: skip
     db.session.commit()
     empty = [

@@ -10,6 +10,7 @@ from didactics.auth.models import Role, Track, User
 from didactics.auth.util import coordinator_required, set_password_url
 from didactics.csvfiles import uploaded_text
 from didactics.extensions import db
+from didactics.mail.invitations import invite
 from didactics.people import bp
 from didactics.people.forms import ImportForm, NewPersonForm, PersonForm
 from didactics.people.importing import create_people, parse_people_csv
@@ -47,8 +48,10 @@ def add():
         # The unique email decides, not the look-up: a double submit of the form may pass the
         # look-up twice.
         if not email_taken(email) and _insert(user):
+            link = _link(user)
+            mail = invite(user, link=link)  # in the same transaction: no person, no e-mail
             db.session.commit()
-            return render("people/added.html", person=user, link=_link(user))
+            return render("people/added.html", person=user, link=link, mail=mail)
         form.email.errors.append("Someone with this email already has an account.")
     return render(
         "people/index.html",
@@ -152,7 +155,10 @@ def new_link(person_id: int):
     if not oidc.may_use_password(person):
         flash(f"{person.name} signs in with the hospital account: no password to set.", "error")
         return redirect(url_for("people.index"))
-    return render("people/added.html", person=person, link=set_password_url(person), again=True)
+    link = set_password_url(person)
+    mail = invite(person, link=link, again=True)
+    db.session.commit()
+    return render("people/added.html", person=person, link=link, again=True, mail=mail)
 
 
 @bp.route("/people/import", methods=["GET", "POST"])
@@ -170,8 +176,10 @@ def import_csv():
         if request.form.get("confirm") == "1" and preview.ok:
             users = create_people(preview)
             if _insert(*users):
-                db.session.commit()
                 links = [(u, _link(u)) for u in users]
+                for user, link in links:
+                    invite(user, link=link)
+                db.session.commit()
                 return render("people/imported.html", links=links)
             # Someone in the file got an account since the check: show the rows again.
             preview = parse_people_csv(text)
