@@ -20,6 +20,7 @@ from didactics.extensions import db
 from didactics.mail.models import MailStatus, OutboxMessage
 from didactics.mail.outbox import compose, from_address, program_name
 from didactics.models import utcnow
+from didactics.program.models import Program
 
 # Minutes to wait after the 1st, 2nd, 3rd… failed attempt; the last one repeats.
 BACKOFF_MINUTES = (1, 5, 15, 60)
@@ -99,7 +100,8 @@ def _claim(
     if not rows:
         db.session.rollback()
         return None
-    name = program_name()
+    # Read here, not from the request's cached program row: each batch ends its session.
+    name = db.session.scalar(sa.select(Program.name).where(Program.id == 1)) or program_name()
     claimed = []
     for row in rows:
         person = db.session.get(User, row.user_id) if row.user_id is not None else None
