@@ -379,6 +379,9 @@ def test_the_outbox_is_newest_first_paged_and_says_when_empty(app, client, users
     more = [int(i) for i in re.findall(r'href="/outbox/(\d+)"', rest.text)]
     assert len(more) == 5 and max(more) < min(ids)
     assert "No messages for this choice" in client.get("/outbox?status=sent").text
+    fragment = client.get("/outbox?status=queued", headers={"HX-Request": "true"})
+    assert fragment.status_code == 200 and "<html" not in fragment.text
+    assert fragment.text.count("Try again now") == 50
     bad = client.get("/outbox?status=lost")
     assert bad.status_code == 400 and "is not a status" in bad.text
     assert "No mail server is set up" in page.text

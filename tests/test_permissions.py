@@ -52,6 +52,10 @@ MATRIX = [
     ("POST", "/people/{other}/deactivate", COORDINATOR_ACTION),
     ("POST", "/people/{other}/reactivate", COORDINATOR_ACTION),
     ("POST", "/people/{other}/link", COORDINATOR),
+    ("GET", "/outbox", COORDINATOR),
+    ("GET", "/outbox?status=nonsense", statuses(302, 403, 403, 403, 400)),
+    ("GET", "/outbox/999999", statuses(302, 403, 403, 403, 404)),
+    ("POST", "/outbox/999999/retry", statuses(302, 403, 403, 403, 404)),
     ("GET", "/settings", COORDINATOR),
     # WTForms keeps the saved value of a field the post leaves out: nothing changes.
     ("POST", "/settings", COORDINATOR_ACTION),

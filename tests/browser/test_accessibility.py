@@ -25,6 +25,7 @@ from didactics.auth.models import User
 from didactics.auth.util import set_password_token
 from didactics.demo import build_demo
 from didactics.extensions import db
+from didactics.mail.models import OutboxMessage
 from didactics.schedule.models import Kind, Series, Session, SessionStatus
 from tests.browser.conftest import CHROMIUM, PHONE, ROOT, sign_in
 from tests.conftest import SECRET
@@ -69,6 +70,7 @@ class Demo:
     fellow: int
     other_fellow: int
     token: str  # a valid set-password link for a guest
+    message: int  # an e-mail in the outbox that waits after a failed attempt
 
     @property
     def code(self) -> str:
@@ -96,6 +98,7 @@ PARAMETERISED = {
     "feedback.page": lambda d: [f"/sessions/{d.past}/feedback"],
     "attendance.sheet": lambda d: [f"/sessions/{d.now}/sheet"],
     "auth.set_password": lambda d: [f"/set-password/{d.token}", "/set-password/not-a-link"],
+    "mail.message": lambda d: [f"/outbox/{d.message}"],
 }
 
 # The same pages in other states worth a look: filters, a search, refusals, a 404.
@@ -107,6 +110,7 @@ EXTRA = [
     "/search?q=x",
     "/reports/attendance?from=yesterday",
     "/sessions/999999",
+    "/outbox?status=queued",
 ]
 
 
@@ -151,6 +155,9 @@ def demo(app) -> Demo:
             fellow=fellows[0],
             other_fellow=fellows[1],
             token=set_password_token(guest),
+            message=db.session.scalar(
+                sa.select(OutboxMessage.id).where(OutboxMessage.attempts > 1).limit(1)
+            ),
         )
 
 
