@@ -19,6 +19,7 @@ class Handler:
         self.received: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.refuse: set[str] = set()
+        self.busy: set[str] = set()  # "mailbox busy, try later"
         self.hang_up_after: int | None = None
         self.lock = threading.Lock()
 
@@ -32,6 +33,8 @@ class Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower() in self.refuse:
             return "550 5.1.1 No such user here"
+        if address.lower() in self.busy:
+            return "452 4.2.2 Mailbox full, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

@@ -3,6 +3,7 @@ message once to a real SMTP server on loopback, and the coordinator sees it all 
 
 import html
 import re
+import socket
 import threading
 from datetime import timedelta
 from email.utils import parseaddr
@@ -263,6 +264,32 @@ def test_an_address_the_server_refuses_fails_and_the_others_go(
     sent = mail_client.post(f"/outbox/{refused.id}/retry", data={"confirmed": "1"})
     assert sent.status_code == 302
     assert "nothing to try again" in mail_client.get(sent.headers["Location"]).text
+
+
+def test_an_address_the_server_cannot_take_now_waits(mail_app, make_user, smtp):
+    people = [make_user("fellow") for _ in range(2)]
+    smtp.handler.busy = {people[0].email}
+    queue_invitations(mail_app, people)
+    assert "Sent 1, waiting 1, failed 0." in send_mail(mail_app)
+    busy = next(r for r in outbox(mail_app) if r.recipient == people[0].email)
+    assert busy.status == MailStatus.QUEUED and "452" in busy.last_error
+    assert busy.next_attempt_dt > utcnow() + timedelta(seconds=50)
+    smtp.handler.busy = set()
+    assert "Sent 1," in send_mail(mail_app, "--retry-now")
+
+
+def test_a_server_that_never_answers_is_given_up_on_after_the_timeout(app, make_app, users):
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts, then says nothing
+    try:
+        port = silent.getsockname()[1]
+        hung = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_USE_TLS=False,
+                        MAIL_TIMEOUT=0.5)  # fmt: skip
+        queue_invitations(hung, [users["fellow"]])
+        assert "Sent 0, waiting 1, failed 0." in send_mail(hung)
+        [row] = outbox(hung)
+        assert row.status == MailStatus.QUEUED and "did not answer in time" in row.last_error
+    finally:
+        silent.close()
 
 
 def test_someone_deactivated_after_it_was_queued_gets_nothing(mail_app, users, smtp):

@@ -174,7 +174,8 @@ def _describe(error: BaseException) -> str:
         text = error.smtp_error
         text = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
         return f"The mail server answered {error.smtp_code} {text}".strip()
-    if isinstance(error, TimeoutError):
+    # smtplib reports a reply that never came as a closed connection, "…: timed out".
+    if isinstance(error, TimeoutError) or "timed out" in str(error):
         return "The mail server did not answer in time."
     if isinstance(error, ConnectionRefusedError):
         return "The mail server refused the connection (is it running?)."
