@@ -2,9 +2,14 @@
 message once to a real SMTP server on loopback, and the coordinator sees it all on /outbox."""
 
 import html
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from datetime import timedelta
 from email.utils import parseaddr
 
@@ -195,6 +200,37 @@ def test_without_a_server_nothing_leaves_and_messages_wait(app, runner, users):
     assert "No mail server is set" in output and "1 message(s) wait" in output
     [row] = outbox(app)
     assert row.status == MailStatus.QUEUED and row.attempts == 0
+
+
+def test_the_service_sends_what_is_queued_and_stops_on_sigterm(
+    database_url, app, users, smtp, tmp_path
+):
+    from tests.conftest import ROOT, SECRET
+
+    queue_invitations(app, [users["fellow"]])
+    env = dict(
+        os.environ, DATABASE_URL=database_url, SECRET_KEY=SECRET, DIDACTICS_INSTANCE=str(tmp_path),
+        DIDACTICS_MAIL_SERVER="127.0.0.1", DIDACTICS_MAIL_PORT=str(smtp.port),
+        DIDACTICS_MAIL_USE_TLS="false", DIDACTICS_BASE_URL="http://localhost",
+    )  # fmt: skip
+    command = [sys.executable, "-m", "flask", "--app", "wsgi", "send-mail", "--loop"]
+    command += ["--every", "1"]
+    service = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not smtp.received and time.monotonic() < deadline:
+            time.sleep(0.05)  # the service's own pace, not a guess at ours
+        assert [m["To"] for m in smtp.received] == [users["fellow"].email]
+        # Queued while it runs: the next turn of the loop sends it.
+        queue_invitations(app, [users["faculty"]])
+        while len(smtp.received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(smtp.received) == 2
+    finally:
+        service.send_signal(signal.SIGTERM)
+        output, _ = service.communicate(timeout=20)
+    assert service.returncode == 0
+    assert "Sent 1, waiting 0, failed 0." in output
 
 
 # -- faults ----------------------------------------------------------------------------------
