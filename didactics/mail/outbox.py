@@ -3,7 +3,7 @@
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 
-from flask import current_app
+from flask import current_app, has_request_context
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -27,8 +27,6 @@ def coordinator_address() -> str:
     configured = str(current_app.config.get("MAIL_REPLY_TO") or "")
     if configured:
         return configured
-    from flask import has_request_context
-
     if has_request_context():
         from flask_login import current_user
 

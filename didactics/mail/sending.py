@@ -24,6 +24,7 @@ from didactics.program.models import Program
 
 # Minutes to wait after the 1st, 2nd, 3rd… failed attempt; the last one repeats.
 BACKOFF_MINUTES = (1, 5, 15, 60)
+IMPLICIT_TLS_PORT = 465
 
 
 def backoff(attempts: int) -> timedelta:
@@ -157,9 +158,15 @@ def _wait(message: Claimed, reason: str, report: Report, tried: bool = True) -> 
 def _connect() -> smtplib.SMTP:
     config = current_app.config
     timeout = config["MAIL_TIMEOUT"]
-    smtp = smtplib.SMTP(str(config["MAIL_SERVER"]), int(config["MAIL_PORT"]), timeout=timeout)
+    host, port = str(config["MAIL_SERVER"]), int(config["MAIL_PORT"])
+    if port == IMPLICIT_TLS_PORT:
+        # TLS from the first byte (SMTPS): no STARTTLS to ask for.
+        context = ssl.create_default_context()
+        smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+    else:
+        smtp = smtplib.SMTP(host, port, timeout=timeout)
     try:
-        if config["MAIL_USE_TLS"]:
+        if config["MAIL_USE_TLS"] and port != IMPLICIT_TLS_PORT:
             smtp.starttls(context=ssl.create_default_context())
         if config["MAIL_USERNAME"]:
             smtp.login(str(config["MAIL_USERNAME"]), str(config["MAIL_PASSWORD"]))
