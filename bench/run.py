@@ -1,4 +1,5 @@
-"""``make bench``: serve the app with gunicorn and load it with wrk, endpoint by endpoint.
+"""``make bench``: serve the app with gunicorn and load it with wrk, endpoint by endpoint; then
+a room's burst of check-ins (bench/burst.py) and a phone's wait (bench/phone.py).
 
 For each dataset (program, decade, institution) and database (SQLite; PostgreSQL when it answers) it
 prints a table and writes ``bench/results/latest.json``: requests/s, p50/p95 latency, SQL
