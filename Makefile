@@ -73,7 +73,7 @@ test: $(VENV)/.installed-dev $(HTMX_NPM) $(OIDC_NPM) $(AXE_NPM)
 test-sqlite: $(VENV)/.installed-dev $(HTMX_NPM) $(OIDC_NPM) $(AXE_NPM)
 	TEST_DATABASE_URL= $(BIN)/pytest $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed-dev
+bench: $(VENV)/.installed-dev $(HTMX_NPM)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-dev

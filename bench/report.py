@@ -31,9 +31,10 @@ def main() -> int:
             if first:
                 print(f"\n`check-in POST`: {first['first_taps']:,} of {first['requests']:,} "
                       "requests were someone's first check-in to a session; `check-in again` "
-                      "taps a session already checked in to. \\* against `/healthz` measured "
-                      f"in turns with the endpoint ({ROUNDS} rounds each), the median of "
-                      "the rounds' ratios; latency: the middle round's.")  # fmt: skip
+                      "taps a session already checked in to.")  # fmt: skip
+            print(f"\n\\* against `/healthz` measured in turns with the endpoint ({ROUNDS} "
+                  "rounds each), the median of the rounds' ratios; latency: the middle "
+                  "round's.")  # fmt: skip
             feed = result["feed"]
             print(f"\nYear feed: {feed['events']} events in {feed['feed_ms']:.1f} ms against "
                   f"{feed['bare_icalendar_ms']:.1f} ms for icalendar alone: "
@@ -46,6 +47,25 @@ def main() -> int:
             rounds = " ".join(f"{g:.2f}" for g in r["round_growth"])
             print(f"| `{name}` | {r['program_p95_ms']:.1f} | {r['decade_p95_ms']:.1f} | "
                   f"{r['growth']:.2f}× | {rounds} |")  # fmt: skip
+        print()
+    bursts = data.get("room_burst", {})
+    if bursts:
+        print("### Room burst: 100 phones' first check-ins to one session within 1 s\n")
+        print("| database | taps | p50 ms | p95 ms | p99 ms | max ms | each counted once |")
+        print("|---|---:|---:|---:|---:|---:|---|")
+        for backend, b in bursts.items():
+            print(f"| {backend} | {b['taps']} | {b['p50_ms']:.1f} | {b['p95_ms']:.1f} | "
+                  f"{b['p99_ms']:.1f} | {b['max_ms']:.1f} | "
+                  f"{'yes' if b['each_once'] else '**no**'} |")  # fmt: skip
+        print()
+    for backend, steps in data.get("phone_wait", {}).items():
+        print(f"### {backend} · the phone's wait (Fast 3G, CPU ×4), ms from each navigation\n")
+        print("| step | first byte | first contentful paint | loaded | confirmation |")
+        print("|---|---:|---:|---:|---:|")
+        for name, step in steps.items():
+            confirmed = f"{step['confirmed']:.0f}" if "confirmed" in step else ""
+            print(f"| {name} | {step['ttfb']:.0f} | {step['fcp']:.0f} | {step['load']:.0f} | "
+                  f"{confirmed} |")  # fmt: skip
         print()
     print("### Budgets\n")
     print("| budget | result | |")

@@ -1,4 +1,5 @@
-"""``make bench``: serve the app with gunicorn and load it with wrk, endpoint by endpoint.
+"""``make bench``: serve the app with gunicorn and load it with wrk, endpoint by endpoint; then
+a room's burst of check-ins (bench/burst.py) and a phone's wait (bench/phone.py).
 
 For each dataset (program, decade, institution) and database (SQLite; PostgreSQL when it answers) it
 prints a table and writes ``bench/results/latest.json``: requests/s, p50/p95 latency, SQL
@@ -149,19 +150,22 @@ def build_dataset(backend: str, size_name: str, rebuild: bool) -> dict:
 
 
 @contextmanager
-def gunicorn(url: str, workers: int, threads: int = 2):
+def gunicorn(url: str, workers: int | None, threads: int | None = 2, env: dict | None = None):
+    """``workers``, ``threads``: None keeps gunicorn.conf.py's own."""
     port = free_port()
-    env = dict(os.environ, DATABASE_URL=url, SECRET_KEY=SECRET, DIDACTICS_RATELIMIT_ENABLED="false")
+    env = dict(os.environ, DATABASE_URL=url, SECRET_KEY=SECRET, DIDACTICS_RATELIMIT_ENABLED="false",
+               **(env or {}))  # fmt: skip
     env["DIDACTICS_INSTANCE"] = tempfile.mkdtemp(prefix="didactics-bench-")
     # Production's gunicorn.conf.py, with the worker count of the run, and without recycling
     # workers every 2,000 requests (a restart mid-measurement is noise, not a cost of the app).
     # The request log (one JSON line per request, as in production) goes to a file.
     DATA.mkdir(parents=True, exist_ok=True)
     log = open(DATA / "gunicorn.log", "a")  # noqa: SIM115 (closed with the server)
+    sizes = [] if workers is None else ["--workers", str(workers)]
+    sizes += [] if threads is None else ["--threads", str(threads)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
-         "--workers", str(workers), "--threads", str(threads), "--max-requests", "0",
-         "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), *sizes,
+         "--max-requests", "0", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
         cwd=ROOT, env=env, stdout=log, stderr=log,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -419,9 +423,6 @@ def taps(people: list, session_ids: list[int]) -> list[dict]:
     ]
 
 
-CHECKIN = ("check-in POST", "check-in again")
-
-
 def endpoints(base: str, url: str) -> tuple[dict, list]:
     """The requests wrk sends per endpoint, prepared by signing in over HTTP; and the signed-in
     fellows (the check-ins are prepared when they are measured)."""
@@ -599,7 +600,7 @@ def feed_ratio(url: str, rounds: int = 20) -> dict:
 # Endpoints whose budget is a share of /healthz: they and the floor are measured in turns, in
 # short rounds, so that the machine's drift over a run (other tenants, its clock) hits both
 # alike instead of entering the ratio.
-FLOOR_ALONGSIDE = {"check-in POST", "check-in again", "all.ics 304"}
+FLOOR_ALONGSIDE = {"all.ics 304"}
 ROUNDS = 6
 FLAT_ROUNDS = 6
 WARM_SESSIONS = 40  # first taps spent on the warm-up, apart from the measured ones
@@ -678,12 +679,9 @@ def run_dataset(backend: str, size: str, args) -> dict:
                 queries.update(counts)
                 warm = taps(people, ids[:WARM_SESSIONS])
                 requests = taps(people, ids[WARM_SESSIONS:-2])
-                size = len(requests) // ROUNDS  # each round its own first check-ins
-                parts = [requests[n * size : (n + 1) * size] for n in range(ROUNDS)]
             elif name == "check-in again":
                 # The first of the warm-up's lectures: everyone is checked in to it already.
                 requests = warm = taps(people, ids[:1])
-                parts = [requests] * ROUNDS
                 queries.update(count_queries(url, {name: requests}))
             elif name == "all.ics 304":  # what a calendar app sends after its first download
                 with urllib.request.urlopen(base + requests[0]["path"]) as response:
@@ -833,10 +831,35 @@ def print_table(label: str, data: dict) -> None:
     )
 
 
-def budgets(results: dict, flat: dict | None = None) -> list[tuple[str, bool | None, str]]:
+# The room burst (bench/burst.py) and the phone's wait (bench/phone.py), in milliseconds.
+BURST_P95, BURST_P99 = 250, 500
+PHONE_CHECKIN, PHONE_HOME = 2500, 2000
+STEPS = ("room burst", "phone")
+
+
+def budgets(
+    results: dict, flat: dict | None = None, bursts: dict | None = None, phones: dict | None = None
+) -> list[tuple[str, bool | None, str]]:
     """The issue's budgets, checked on this run's ratios (None: reported, not budgeted)."""
     checks = []
     flat = flat or {}
+    for backend, burst in (bursts or {}).items():
+        checks += [
+            (f"{backend}: room burst p95 ≤ {BURST_P95} ms", burst["p95_ms"] <= BURST_P95,
+             f"{burst['p95_ms']:.0f} ms"),
+            (f"{backend}: room burst p99 ≤ {BURST_P99} ms", burst["p99_ms"] <= BURST_P99,
+             f"{burst['p99_ms']:.0f} ms"),
+            (f"{backend}: room burst, every tap confirmed and recorded once", burst["each_once"],
+             f"{burst['taps']} taps in {burst['bursts']} bursts"),
+        ]  # fmt: skip
+    for backend, steps in (phones or {}).items():
+        qr, home = steps["QR link"], steps["home after signing in"]
+        checks += [
+            (f"{backend}: phone, QR link opened → confirmation ≤ {PHONE_CHECKIN} ms",
+             qr["confirmed"] <= PHONE_CHECKIN, f"{qr['confirmed']:.0f} ms"),
+            (f"{backend}: phone, home page first contentful paint ≤ {PHONE_HOME} ms",
+             home["fcp"] <= PHONE_HOME, f"{home['fcp']:.0f} ms"),
+        ]  # fmt: skip
     for backend, sizes in results.items():
         program = sizes.get("program")
         for size, data in sizes.items():
@@ -845,12 +868,6 @@ def budgets(results: dict, flat: dict | None = None) -> list[tuple[str, bool | N
             checks.append(
                 (f"{backend}/{size}: queries per request ≤ 8", worst <= 8, f"max {worst}")
             )
-            for name in CHECKIN:
-                if name in eps:  # (left out by --only)
-                    ci = eps[name]["vs_healthz"] or 0
-                    checks.append(
-                        (f"{backend}/{size}: {name} ≥ 25% of /healthz", ci >= 0.25, f"{ci:.0%}")
-                    )
             if "all.ics 304" in eps:
                 f304 = eps["all.ics 304"]["vs_healthz"] or 0
                 checks.append(
@@ -949,12 +966,17 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=at_least(1), default=2)
     parser.add_argument(
         # Each round needs its own first taps, besides the warm-up's and the two counted ones.
-        "--live-sessions", type=at_least(WARM_SESSIONS + 2 + ROUNDS), default=1500,
+        "--live-sessions", type=at_least(WARM_SESSIONS + 2 + FLAT_ROUNDS), default=1500,
         help="lectures in progress during the check-in run (each fellow's first tap on each)",
     )  # fmt: skip
     parser.add_argument(
         "--only", default="",
-        help="measure only these endpoints (comma-separated names; /healthz always)",
+        help="measure only these endpoints (comma-separated names; /healthz always) and steps "
+        f"({', '.join(STEPS)})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--bursts", type=at_least(1), default=3,
+        help="room bursts per database, each a hundred phones' first taps to one session",
     )  # fmt: skip
     parser.add_argument(
         "--no-turns", action="store_true",
@@ -963,24 +985,48 @@ def main(argv=None) -> int:
     )  # fmt: skip
     parser.add_argument("--rebuild", action="store_true", help="regenerate the datasets")
     args = parser.parse_args(argv)
-    if not shutil_which("wrk"):
-        raise SystemExit("wrk is not installed: apt-get install wrk")
     backends = args.backends.split(",")
     if "postgresql" in backends and not pg_available():
         print("PostgreSQL does not answer on 127.0.0.1:5432: SQLite only")
         backends.remove("postgresql")
+    only = set(args.only.split(",")) - {""}
+    steps = [step for step in STEPS if not only or step in only]
+    tables = not only or bool(only - set(STEPS))
+    args.only = ",".join(only - set(STEPS))
+    if tables and not shutil_which("wrk"):
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    if "phone" in steps:
+        from bench.phone import missing
+
+        if missing():
+            raise SystemExit(missing())
     results: dict = {}
     flat: dict = {}
+    bursts: dict = {}
+    phones: dict = {}
     sizes = args.sizes.split(",")
     for backend in backends:
-        for size in sizes:
+        for size in sizes if tables else ():
             data = run_dataset(backend, size, args)
             results.setdefault(backend, {})[size] = data
             print_table(f"{backend} · {size}", data)
-        if set(FLAT_SIZES) <= set(sizes) and not args.no_turns:
+        if tables and set(FLAT_SIZES) <= set(sizes) and not args.no_turns:
             flat[backend] = flat_in_turns(backend, args)
             print_flat(backend, flat[backend])
-    checks = budgets(results, flat)
+        # Both steps on the program's data: a burst and a phone's check-in touch one session.
+        if steps:
+            build_dataset(backend, "program", args.rebuild and not tables)
+        if "room burst" in steps:
+            from bench.burst import print_burst, room_burst
+
+            bursts[backend] = room_burst(database_url(backend, "program"), args.bursts)[""]
+            print_burst(backend, bursts[backend])
+        if "phone" in steps:
+            from bench.phone import phone_wait, print_phone
+
+            phones[backend] = phone_wait(database_url(backend, "program"))
+            print_phone(backend, phones[backend])
+    checks = budgets(results, flat, bursts, phones)
     print("\nBudgets (ratios within this run):")
     for label, ok, value in checks:
         print(f"  {'INFO' if ok is None else 'PASS' if ok else 'FAIL'}  {label}: {value}")
@@ -995,6 +1041,8 @@ def main(argv=None) -> int:
         "settings": vars(args),
         "results": results,
         "flat_in_turns": flat,
+        "room_burst": bursts,
+        "phone_wait": phones,
         "budgets": [{"budget": b, "ok": ok, "value": v} for b, ok, v in checks],
     }
     (RESULTS / "latest.json").write_text(json.dumps(out, indent=2, default=str))

@@ -227,7 +227,6 @@ def _one_statement() -> sa.Insert:
 
 # Built once; the values come with each check-in.
 IN_ONE_STATEMENT = _one_statement()
-AS_PLAIN_SQL = [transactions.PlainInsert(table) for table in (RECORDS, CHANGES, EVENTS)]
 
 
 def _insert_checkin(
@@ -236,11 +235,10 @@ def _insert_checkin(
     """A first check-in: the record, its history line and its audit line.
 
     The busiest write of the app skips the unit of work, and on SQLite it runs while the one
-    write lock of the database is held, so it is made as short as it can be:
+    write lock of the database is held, so its values are made before the lock is taken:
 
     - PostgreSQL: one statement (``IN_ONE_STATEMENT``), one round trip instead of three;
-    - SQLite, which takes no INSERT in a WITH clause: three statements sent to the driver as
-      plain SQL (``transactions.PlainInsert``), a fifth of the Python of a Core INSERT each.
+    - SQLite, which takes no INSERT in a WITH clause: three Core INSERTs.
 
     Nothing else is written in the transaction, so when the unique constraint refuses the
     record (the person's other phone got there first) rolling back loses nothing, and no
@@ -269,10 +267,9 @@ def _insert_checkin(
     connection = db.session.connection()
     try:
         if connection.dialect.name == "sqlite":
-            insert_record, insert_change, insert_event = AS_PLAIN_SQL
-            record_id = insert_record.execute(connection, record).lastrowid
-            insert_change.execute(connection, change)
-            insert_event.execute(connection, event | {"entity_id": record_id})
+            record_id = connection.execute(sa.insert(RECORDS), record).inserted_primary_key[0]
+            connection.execute(sa.insert(CHANGES), change)
+            connection.execute(sa.insert(EVENTS), event | {"entity_id": record_id})
         else:
             values = {
                 f"{prefix}_{key}": value
