@@ -67,6 +67,11 @@ def _page(form: ProgramForm | None = None, status: int = 200, coordinator_forms=
         form = ProgramForm()
         form.timezone.data = programs[0].timezone if programs else "America/Chicago"
     coordinator_forms = coordinator_forms or {}
+    _ids(form, "new-program")
+    coordinator_forms = {
+        p.id: _ids(coordinator_forms.get(p.id) or CoordinatorForm(), f"program-{p.id}-coordinator")
+        for p in programs
+    }
     return render(
         "department/index.html",
         programs=programs,
@@ -80,6 +85,15 @@ def _page(form: ProgramForm | None = None, status: int = 200, coordinator_forms=
         zones=_zones(),
         status=status,
     )
+
+
+def _ids(form, prefix: str):
+    """Ids of their own for the fields of one of the page's several forms (the names, which
+    the post sends, stay)."""
+    for f in form:
+        if f.type != "CSRFTokenField":
+            f.id = f.label.field_id = f"{prefix}-{f.name}"
+    return form
 
 
 def _load(program_id: int) -> Program:
