@@ -313,3 +313,30 @@ def test_unknown_program_is_404(client, admin, url):
     client.login(admin)
     response = client.post(url, data={"email": "a@hospital.org", "name": "A", "confirmed": "1"})
     assert response.status_code == 404
+
+
+def test_each_field_on_the_page_has_its_own_id(client, app, admin, program2):
+    import re
+
+    client.login(admin)
+    ids = re.findall(r'\sid="([^"]+)"', body(client.get("/department")))
+    assert "new-program-slug" in ids and f"program-{program2.id}-coordinator-email" in ids
+    assert len(ids) == len(set(ids))
+
+
+def test_two_programs_in_a_row_get_ids_of_their_own(client, app, admin):
+    client.login(admin)
+    for slug in ("regional", "peds"):
+        data = {"name": slug.title(), "slug": slug, "timezone": "UTC"}
+        assert client.post("/department/programs", data=data).status_code == 303
+    assert sorted(rows(app, sa.select(Program.slug))) == ["pain", "peds", "regional"]
+    assert count(app, Kind) == 2 * len(DEFAULT_KINDS)
+
+
+def test_posts_need_the_form_token(client, app, admin, program2):
+    client.login(admin)
+    data = {"name": "Regional", "slug": "peds", "timezone": "UTC", "confirmed": "1"}
+    assert client.post("/department/programs", data=data, csrf=False).status_code == 400
+    url = f"/department/programs/{program2.id}/delete"
+    assert client.post(url, data=data, csrf=False).status_code == 400
+    assert count(app, Program) == 2
