@@ -79,9 +79,7 @@ def _page(form: ProgramForm | None = None, status: int = 200, coordinator_forms=
         members=_member_counts(),
         coordinators=_coordinators(),
         form=form,
-        coordinator_forms={
-            p.id: coordinator_forms.get(p.id) or CoordinatorForm() for p in programs
-        },
+        coordinator_forms=coordinator_forms,
         zones=_zones(),
         status=status,
     )
