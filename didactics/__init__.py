@@ -88,6 +88,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Before any rule is added: every <int:…> takes only ids the database's integer can hold.
     app.url_map.converters["int"] = IdConverter
     register_blueprints(app)
+    from didactics.program import scope
+
+    scope.init_app(app)
+    scope.add_program_rules(app)
     return app
 
 
@@ -97,11 +101,13 @@ def register_blueprints(app: Flask) -> None:
     from didactics.auth import bp as auth_bp
     from didactics.away import bp as away_bp
     from didactics.core import bp as core_bp
+    from didactics.department import bp as department_bp
     from didactics.feedback import bp as feedback_bp
     from didactics.feeds import bp as feeds_bp
     from didactics.mail import bp as mail_bp
     from didactics.people import bp as people_bp
     from didactics.program import bp as program_bp
+    from didactics.program import views as _program_views  # noqa: F401 (its routes)
     from didactics.schedule import bp as schedule_bp
     from didactics.search import bp as search_bp
     from didactics.signups import bp as signups_bp
@@ -120,6 +126,7 @@ def register_blueprints(app: Flask) -> None:
         audit_bp,
         mail_bp,
         search_bp,
+        department_bp,
     ):
         app.register_blueprint(bp)
 

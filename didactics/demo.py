@@ -2,12 +2,14 @@
 
 import importlib
 from dataclasses import dataclass, field
+from datetime import time, timedelta
 
+import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from didactics.auth.models import Role, Track, User
 from didactics.extensions import db
-from didactics.program.models import get_program
+from didactics.program.models import Program, SeriesShare, get_program, using_program
 
 DEMO_PASSWORD = "demo-password"
 DEMO_DOMAIN = "@example.org"
@@ -68,7 +70,7 @@ def wipe() -> None:
             db.session.execute(table.delete())
 
 
-def build_demo(force: bool = False) -> DemoContext:
+def build_demo(force: bool = False, department: bool = True) -> DemoContext:
     """(Re)create the demo program. Refuses a database with real people unless ``force``."""
     if _has_real_people() and not force:
         raise NotDemoData(
@@ -76,6 +78,9 @@ def build_demo(force: bool = False) -> DemoContext:
             "the demo would erase them. Use --force to erase them anyway."
         )
     wipe()
+    from flask import g
+
+    g.pop("program", None)
     program = get_program()
     program.name = "Pain Medicine Fellowship"
     # One hash for every demo account: scrypt is slow on purpose, 22 times would be seconds.
@@ -100,15 +105,106 @@ def build_demo(force: bool = False) -> DemoContext:
     guests = [person(email, name, Role.GUEST) for email, name in GUESTS]
     db.session.flush()
     context = DemoContext(coordinator, faculty, fellows, guests)
-    for name in DEMO_MODULES:
-        importlib.import_module(name).demo(context)
+    with using_program(program):
+        for name in DEMO_MODULES:
+            importlib.import_module(name).demo(context)
+    if department:
+        build_department(context, program, person)
     db.session.commit()
     return context
 
 
+# The rest of the department: (slug, name, what its fellows are called, its own series).
+OTHER_PROGRAMS = [
+    ("residency", "Anesthesiology Residency", "anesthesia-resident",
+     [("Resident core lecture", "FREQ=WEEKLY;BYDAY=TH", time(6, 30), 60)]),
+    ("regional", "Regional Anesthesia Fellowship", "fellow-regional",
+     [("Regional anesthesia case review", "FREQ=WEEKLY;BYDAY=TU", time(6, 30), 45)]),
+    ("critical-care", "Critical Care Medicine Fellowship", "fellow-critical-care",
+     [("Critical care morning report", "FREQ=WEEKLY;BYDAY=WE", time(7, 0), 45)]),
+]  # fmt: skip
+DEPARTMENT_NAMES = {
+    "residency": ["Dr. Victor Nakamura", "Dr. Wendy Osei", "Dr. Xavier Duarte"],
+    "regional": ["Dr. Yara Costa", "Dr. Zane Whitlock"],
+    "critical-care": ["Dr. Ada Kowalski", "Dr. Bruno Ferraz"],
+}
+HOST = "residency"  # grand rounds are the department's: the residency runs them for everyone
+
+
+def build_department(context: DemoContext, pain: Program, person) -> None:
+    """The anesthesiology department around the pain fellowship: the residency hosts weekly
+    grand rounds offered to every fellowship, faculty1 teaches in pain and regional, and each
+    program has its own coordinator; admin@example.org runs the department."""
+    from didactics.schedule import services
+    from didactics.schedule.kinds import seed_kinds
+    from didactics.schedule.models import Kind, Series, Session
+    from didactics.signups.models import Slot
+
+    admin = person("admin@example.org", "Morgan Ellis", Role.GUEST)
+    admin.memberships.clear()
+    admin.is_admin = True
+    programs = {"pain": pain}
+    for slug, name, fellow_word, series in OTHER_PROGRAMS:
+        program = Program(slug=slug, name=name, timezone=pain.timezone)
+        db.session.add(program)
+        db.session.flush()
+        programs[slug] = program
+        with using_program(program):
+            person(f"coordinator-{slug}@example.org", f"{name.split()[0]} office", Role.COORDINATOR)
+            for i, full_name in enumerate(DEPARTMENT_NAMES[slug], start=1):
+                person(f"{fellow_word}{i}@example.org", full_name, Role.FELLOW)
+            kinds = {k.code: k for k in seed_kinds()}
+            today = program.today()
+            for title, rule, at, minutes in series:
+                services.create_series(
+                    services.SeriesSpec(
+                        kind=kinds["lecture"], title=title, rrule=rule,
+                        starts_on=today - timedelta(weeks=4),
+                        ends_on=program.academic_year_of(today)[1], start_time=at,
+                        duration_min=minutes, location="Department of Anesthesiology",
+                    )
+                )  # fmt: skip
+    # One faculty member teaches in two fellowships.
+    context.faculty[0].set_role_in(programs["regional"], Role.FACULTY)
+    # Grand rounds move to the residency, which offers the series to every fellowship.
+    host = programs[HOST]
+    with using_program(pain):
+        grand_rounds = db.session.scalar(sa.select(Kind).where(Kind.code == "grand_rounds"))
+    with using_program(host):
+        theirs = db.session.scalar(sa.select(Kind).where(Kind.code == "grand_rounds"))
+    series_ids = sa.select(Series.id).where(Series.kind_id == grand_rounds.id)
+    session_ids = sa.select(Session.id).where(Session.kind_id == grand_rounds.id)
+    for model, condition in (
+        (Slot, Slot.session_id.in_(session_ids)),
+        (Session, Session.kind_id == grand_rounds.id),
+        (Series, Series.kind_id == grand_rounds.id),
+    ):
+        db.session.execute(
+            sa.update(model).where(condition).values(program_id=host.id),
+            execution_options={"all_programs": True, "synchronize_session": False},
+        )
+    db.session.execute(
+        sa.update(Session).where(Session.kind_id == grand_rounds.id).values(kind_id=theirs.id),
+        execution_options={"synchronize_session": False},
+    )
+    db.session.execute(
+        sa.update(Series).where(Series.kind_id == grand_rounds.id).values(kind_id=theirs.id),
+        execution_options={"synchronize_session": False},
+    )
+    db.session.delete(grand_rounds)
+    for series_id in db.session.scalars(series_ids.where(Series.kind_id == theirs.id)):
+        for slug, program in programs.items():
+            if slug != HOST:
+                db.session.add(SeriesShare(series_id=series_id, program_id=program.id))
+    db.session.flush()
+    db.session.expire_all()
+
+
 DEMO_SIGNINS = (
     "Demo sign-ins (password: demo-password):\n"
-    "  coordinator@example.org                          program coordinator\n"
+    "  admin@example.org                                department administrator\n"
+    "  coordinator@example.org                          coordinator, Pain Medicine\n"
+    "  coordinator-residency@example.org (-regional, -critical-care)  the other coordinators\n"
     "  faculty1@example.org … faculty12@example.org     faculty\n"
     "  fellow1@example.org … fellow6@example.org        fellows"
 )

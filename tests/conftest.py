@@ -203,6 +203,12 @@ def runner(app):
     return app.test_cli_runner()
 
 
+def rules(app):
+    """The app's URL rules, without the /p/<slug>/… form of each program page (the same views;
+    tests/test_programs.py covers those)."""
+    return [rule for rule in app.url_map.iter_rules() if not rule.rule.startswith("/p/<")]
+
+
 # -- factories -------------------------------------------------------------------------------
 
 

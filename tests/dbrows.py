@@ -6,10 +6,12 @@ from didactics.extensions import db
 from didactics.models import utcnow
 
 
-def all_rows(engine: sa.Engine, columns: dict[str, list[str]] | None = None) -> dict[str, list]:
+def all_rows(engine: sa.Engine, columns: dict[str, list[str]] | None = None,
+             computed: dict[tuple[str, str], str] | None = None) -> dict[str, list]:  # fmt: skip
     """``{table: [row, ...]}`` for every table (``alembic_version`` too), in primary key order.
 
-    ``columns`` limits each table to the columns named (the ones an older schema had).
+    ``columns`` limits each table to the columns named (the ones an older schema had);
+    ``computed`` reads a column the table no longer has with an SQL expression instead.
     """
     metadata = sa.MetaData()
     metadata.reflect(engine)
@@ -19,7 +21,12 @@ def all_rows(engine: sa.Engine, columns: dict[str, list[str]] | None = None) -> 
             names = columns.get(table.name) if columns is not None else [c.name for c in table.c]
             if names is None:
                 continue
-            cols = [table.c[name] for name in names]
+            cols = [
+                table.c[name]
+                if name in table.c
+                else sa.literal_column(f"({computed[table.name, name]})").label(name)
+                for name in names
+            ]
             order = list(table.primary_key.columns) or cols
             rows = conn.execute(sa.select(*cols).order_by(*order)).all()
             found[table.name] = [tuple(row) for row in rows]
@@ -41,9 +48,10 @@ def fill_every_table() -> None:
     from didactics.demo import build_demo
     from didactics.feeds.models import FeedBody
     from didactics.mail.models import MailStatus, OutboxMessage
-    from didactics.schedule.models import Closure, Session
+    from didactics.program.models import Program, SeriesShare, SessionShare
+    from didactics.schedule.models import Closure, Series, Session
 
-    build_demo()
+    build_demo(department=False)
     someone = db.session.scalar(sa.select(User).order_by(User.id).limit(1))
     # Someone who signs in through the hospital's identity provider.
     someone.oidc_issuer, someone.oidc_subject = "https://login.hospital.example/v2.0", "sub-0001"
@@ -67,6 +75,13 @@ def fill_every_table() -> None:
                       message_id="<test.1@example.org>", status=MailStatus.FAILED, attempts=1,
                       last_error="550 no such user", sent_dt=None, claimed_dt=utcnow())
     )  # fmt: skip
+    # A second program, offered a session and a series of the first.
+    other = Program(slug="regional", name="Regional Anesthesia Fellowship")
+    db.session.add(other)
+    db.session.flush()
+    db.session.add(SessionShare(session_id=session.id, program_id=other.id))
+    series = db.session.scalar(sa.select(Series).order_by(Series.id).limit(1))
+    db.session.add(SeriesShare(series_id=series.id, program_id=other.id))
     db.session.commit()
     empty = [
         table.name

@@ -19,7 +19,7 @@ from didactics.attendance.models import (
 from didactics.away.models import AwayKind, AwayPeriod, AwaySource, AwayStatus
 from didactics.extensions import db
 from didactics.schedule.models import SessionStatus
-from tests.conftest import SECRET, aware
+from tests.conftest import SECRET, aware, rules
 
 START = aware(2026, 11, 24, 19)  # 13:00 in Chicago; lecture: opens 15 min before, grace 10 min
 
@@ -427,7 +427,7 @@ def test_permission_matrix(client, users, login_as, lecture, role, method, path,
 
 def test_every_attendance_rule_is_in_the_matrix(app):
     covered = {(m, p.split("{")[0]) for m, p, _ in MATRIX}
-    for rule in app.url_map.iter_rules():
+    for rule in rules(app):
         if rule.endpoint.startswith("attendance."):
             for method in rule.methods - {"HEAD", "OPTIONS"}:
                 assert (method, rule.rule.split("<")[0]) in covered, rule.rule

@@ -66,13 +66,17 @@ def served(request, new_database):
     return app
 
 
-def insert_user(conn, email: str, role: str) -> None:
-    """A person written with plain SQL (works on any schema since the first migration)."""
+def insert_user(conn, email: str, role: str | None = None) -> None:
+    """A person written with plain SQL; ``role`` for a schema from before programs (0011)."""
     now = sa.func.now()
-    values = {"email": email, "name": email.split("@")[0].title(), "role": role,
-              "is_active": True, "feed_token": f"token-{email}", "created_dt": now,
-              "updated_dt": now}  # fmt: skip
-    conn.execute(sa.insert(User.__table__).values(**values))
+    values = {"email": email, "name": email.split("@")[0].title(), "is_active": True,
+              "feed_token": f"token-{email}", "created_dt": now, "updated_dt": now}  # fmt: skip
+    if role is not None:
+        values["role"] = role
+    else:
+        values["is_admin"] = False
+    old_users = sa.table("users", *(sa.column(name) for name in values))
+    conn.execute(sa.insert(old_users).values(**values))
 
 
 def engine_of(app) -> sa.Engine:
@@ -110,7 +114,7 @@ def test_a_backup_is_a_snapshot_that_leaves_out_unfinished_changes(served, tmp_p
     """Taken while a request is halfway through a write: the copy has only committed rows."""
     path = tmp_path / "during-a-write.backup"
     with engine_of(served).connect() as writer:
-        insert_user(writer, "unfinished@hospital.org", "guest")
+        insert_user(writer, "unfinished@hospital.org")
         result = served.test_cli_runner().invoke(args=["backup", str(path)])
         assert result.exit_code == 0, result.output
         writer.rollback()

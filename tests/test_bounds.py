@@ -17,7 +17,7 @@ from didactics import create_app
 from didactics.away.models import AwayPeriod
 from didactics.extensions import db
 from didactics.schedule.models import Closure, Series, Session
-from tests.conftest import aware
+from tests.conftest import aware, rules
 
 NOW = aware(2026, 11, 24, 15)  # a Tuesday morning in Chicago
 WINDOW = "between 1 January 1990 and 31 December 2100"
@@ -57,7 +57,7 @@ def _id_rules() -> list[tuple[str, str]]:
         {"TESTING": True, "SECRET_KEY": "x" * 32, "SQLALCHEMY_DATABASE_URI": "sqlite://"}
     )
     found = []
-    for rule in app.url_map.iter_rules():
+    for rule in rules(app):
         if "<int:" not in rule.rule and "<int(" not in rule.rule:
             continue
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):

@@ -18,7 +18,7 @@ from didactics.feedback import services
 from didactics.feedback.models import SessionFeedback
 from didactics.schedule.models import SessionStatus
 from didactics.signups.models import Slot
-from tests.conftest import SECRET, aware
+from tests.conftest import SECRET, aware, rules
 
 START = aware(2026, 11, 24, 19)  # 13:00 in Chicago
 END = START + timedelta(minutes=60)
@@ -686,7 +686,7 @@ def test_the_rating_offer_on_the_card_per_role(app, client, users, login_as, lec
 
 def test_every_feedback_rule_is_in_the_matrix(app):
     covered = {(m, p) for m, p, _ in MATRIX}
-    for rule in app.url_map.iter_rules():
+    for rule in rules(app):
         if rule.endpoint.startswith("feedback."):
             path = re.sub(r"<[^>]+>", "{id}", rule.rule)
             for method in rule.methods - {"HEAD", "OPTIONS"}:

@@ -259,7 +259,7 @@ def _insert_checkin(
             "session_id": [None, session.id], "user_id": [None, user.id],
             "status": [None, status.value], "source": [None, AttendanceSource.CHECKIN.value],
             "checked_in_dt": [None, now.isoformat()],
-        },
+        }, program_id=session.program_id,
     )  # fmt: skip
     written = Attendance(**record)  # the row as written, to show without reading it back
     # Everything above was made without the write lock; it is held from here to the commit.

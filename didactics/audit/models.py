@@ -8,12 +8,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from didactics.extensions import db
 from didactics.models import utcnow
+from didactics.program.models import ProgramOwned
 
 if TYPE_CHECKING:
     from didactics.auth.models import User
 
 
-class AuditEvent(db.Model):
+class AuditEvent(ProgramOwned, db.Model):
     """One change: who (None: the system or a command line), when, to which row, from what to what.
 
     Rows are only ever inserted, in the same transaction as the change they describe, so a

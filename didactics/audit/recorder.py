@@ -88,6 +88,9 @@ def _pending(session: OrmSession) -> list[tuple[object, dict]]:
     for objects, action in ((session.new, "create"), (session.dirty, "update"),
                             (session.deleted, "delete")):  # fmt: skip
         for obj in objects:
+            if getattr(obj, "__tablename__", None) == "memberships":
+                found.extend(_role_change(session, obj, action, actor, now))
+                continue
             if getattr(obj, "__tablename__", None) not in AUDITED:
                 continue
             changes = {} if action == "delete" else _changes(obj, action == "create")
@@ -96,10 +99,34 @@ def _pending(session: OrmSession) -> list[tuple[object, dict]]:
             row = {
                 "at": now, "actor_id": actor, "action": action, "entity": obj.__tablename__,
                 "entity_id": getattr(obj, "id", None), "summary": _label(obj),
-                "changes": changes,
+                "changes": changes, "program_id": _program_of(obj),
             }  # fmt: skip
             found.append((obj, row))
     return found
+
+
+def _role_change(session: OrmSession, membership, action: str, actor, now) -> list:
+    """A person's role in a program, written as a change of that person (their page's
+    history reads "fellow → faculty"); a new person's first role goes with their creation."""
+    from didactics.auth.models import User
+
+    if membership.user_id is None:
+        return []
+    history = sa.inspect(membership).attrs.role.history
+    old = history.deleted[0] if history.deleted else None
+    new = None if action == "delete" else membership.role
+    if action == "update" and not history.has_changes():
+        return []
+    if action == "delete":
+        old = membership.role
+    person = session.identity_map.get(session.identity_key(User, membership.user_id))
+    row = {
+        "at": now, "actor_id": actor, "action": "update", "entity": "users",
+        "entity_id": membership.user_id, "summary": _label(person) if person else "",
+        "changes": {"role": [_plain(old), _plain(new)]},
+        "program_id": membership.program_id or _program_of(None),
+    }  # fmt: skip
+    return [(membership, row)]
 
 
 @event.listens_for(OrmSession, "before_flush")
@@ -119,6 +146,8 @@ def _write(session: OrmSession, flush_context) -> None:
             # The INSERT has run and set the key, but the identity map is updated only after
             # this hook, so ``inspect(obj).identity`` is still None here.
             row["entity_id"] = getattr(obj, "id", None)
+        if row["program_id"] is None:
+            row["program_id"] = _program_of(obj)
         rows.append(row)
     session.connection().execute(INSERT_EVENT, rows)
 
@@ -131,14 +160,26 @@ def _forget(session: OrmSession) -> None:
 INSERT_EVENT = sa.insert(AuditEvent.__table__)
 
 
+def _program_of(obj) -> int | None:
+    """A program's own row is about that program (None until it has an id), a program-owned
+    row about its program, anything else (a person) about the current program."""
+    from didactics.program.models import Program, current_program_id
+
+    if isinstance(obj, Program):
+        return obj.id
+    return getattr(obj, "program_id", None) or current_program_id()
+
+
 def row(action: str, entity: str, entity_id: int | None, summary: str = "",
-        changes: dict | None = None, actor_id: int | None = None) -> dict:  # fmt: skip
+        changes: dict | None = None, actor_id: int | None = None,
+        program_id: int | None = None) -> dict:  # fmt: skip
     """The values of an audit row for a change made now by ``actor_id`` (by default the
     signed-in person, if any)."""
     return {
         "at": utcnow(), "actor_id": actor_id if actor_id is not None else _actor_id(),
         "action": action, "entity": entity,
         "entity_id": entity_id, "summary": summary[:300], "changes": changes or {},
+        "program_id": program_id or _program_of(None),
     }  # fmt: skip
 
 

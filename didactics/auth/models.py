@@ -6,23 +6,21 @@ import secrets
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from flask import g, has_app_context
 from flask_login import UserMixin
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from didactics.extensions import db
 from didactics.models import TimestampMixin, str_enum, utcnow
+from didactics.program.models import Membership, Program, Role, current_program_id
 
+__all__ = ["Membership", "Role", "SignIn", "Track", "User"]
 
-class Role(enum.StrEnum):
-    FELLOW = "fellow"
-    FACULTY = "faculty"
-    COORDINATOR = "coordinator"
-    GUEST = "guest"
-
-    @property
-    def label(self) -> str:
-        return self.value.capitalize()
+# The current program's id, read when a statement runs (not when it is built): queries on
+# ``User.role`` built once at import ask about the program of the request that runs them.
+CURRENT_PROGRAM = sa.bindparam("current_program_id", callable_=current_program_id, type_=sa.Integer)
 
 
 class Track(enum.StrEnum):
@@ -58,7 +56,9 @@ class User(UserMixin, TimestampMixin, db.Model):
     # Stored lower-cased: sign-in and uniqueness ignore case.
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
     name: Mapped[str] = mapped_column(sa.String(120))
-    role: Mapped[Role] = mapped_column(str_enum(Role))
+    # The department administrator creates programs and names their coordinators, and may
+    # act as a coordinator in every program.
+    is_admin: Mapped[bool] = mapped_column(default=False)
     # Fellows only: the clinical (1 year) or research (2 year) track.
     track: Mapped[Track | None] = mapped_column(str_enum(Track))
     # None until the person sets a password through their one-time link.
@@ -78,8 +78,71 @@ class User(UserMixin, TimestampMixin, db.Model):
     # Flask-Login keeps in the session and the remember cookie, through ``get_id``.
     sign_in_key = None  # str | None; not a column
 
+    # One per program the person belongs to (loaded with the person at sign-in).
+    memberships: Mapped[list[Membership]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by=Membership.program_id
+    )
+
     def __repr__(self) -> str:
-        return f"<User {self.id} {self.email} {self.role}>"
+        return f"<User {self.id} {self.email}>"
+
+    # -- programs --------------------------------------------------------------------------------
+    def membership_in(self, program_id: int) -> Membership | None:
+        return next((m for m in self.memberships if m.program_id == program_id), None)
+
+    def role_in(self, program_id: int) -> Role | None:
+        """The person's role in a program; the administrator coordinates any they are not in."""
+        membership = self.membership_in(program_id)
+        if membership is not None:
+            return membership.role
+        return Role.COORDINATOR if self.is_admin else None
+
+    def set_role_in(self, program: "Program | int", role: Role | str) -> Membership:
+        program_id = program if isinstance(program, int) else program.id
+        membership = self.membership_in(program_id)
+        if membership is None:
+            membership = Membership(program_id=program_id, role=Role(role))
+            self.memberships.append(membership)
+        else:
+            membership.role = Role(role)
+        return membership
+
+    @property
+    def programs(self) -> list[Program]:
+        """The programs the person belongs to, in the order they were made."""
+        return [m.program for m in self.memberships]
+
+    def is_member_of(self, program_id: int) -> bool:
+        return self.membership_in(program_id) is not None
+
+    @hybrid_property
+    def role(self) -> Role | None:
+        """The person's role in the current program (None: not in it); away from any app
+        (a script holding the object) their role in their first program."""
+        if not has_app_context():
+            return self.memberships[0].role if self.memberships else None
+        return self.role_in(current_program_id())
+
+    @role.inplace.setter
+    def _role_setter(self, value: Role | str) -> None:
+        # Known without asking the database: setting a role never begins a transaction.
+        program = g.get("program") if has_app_context() else None
+        if program is not None and program.id is not None:
+            self.set_role_in(program.id, value)
+        elif self.memberships:
+            self.memberships[0].role = Role(value)
+        else:
+            # The program is the current one when the person is saved (Membership's default).
+            self.memberships.append(Membership(role=Role(value)))
+
+    @role.inplace.expression
+    @classmethod
+    def _role_expression(cls):
+        return (
+            sa.select(Membership.role)
+            .where(Membership.user_id == cls.id, Membership.program_id == CURRENT_PROGRAM)
+            .scalar_subquery()
+        )
 
     def get_id(self) -> str:
         if self.sign_in_key is None:
@@ -96,7 +159,7 @@ class User(UserMixin, TimestampMixin, db.Model):
     # -- roles -----------------------------------------------------------------------------------
     @property
     def is_coordinator(self) -> bool:
-        return self.role == Role.COORDINATOR
+        return self.is_admin or self.role == Role.COORDINATOR
 
     @property
     def is_faculty(self) -> bool:
@@ -109,7 +172,7 @@ class User(UserMixin, TimestampMixin, db.Model):
     @property
     def is_staff(self) -> bool:
         """Faculty and coordinators: may run the projector display and see others' records."""
-        return self.role in (Role.FACULTY, Role.COORDINATOR)
+        return self.is_admin or self.role in (Role.FACULTY, Role.COORDINATOR)
 
     def can_manage_program(self) -> bool:
         return self.is_coordinator

@@ -3,19 +3,22 @@
 from flask import abort, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required, logout_user
 from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import joinedload
 
 from didactics.auth import bp, oidc, signins
 from didactics.auth.forms import ChangePasswordForm, LoginForm, SetPasswordForm
 from didactics.auth.models import SignIn, User, key_hash
 from didactics.auth.util import LinkError, coordinator_required, user_for_token
 from didactics.extensions import db, limiter, login_manager
-from didactics.program.models import Program, remember_program
 from didactics.web import is_htmx, page_sections, render, safe_next
 
 # The first query of every signed-in request, built once: the person, if this device's sign-in
-# is still theirs, and the program row that nearly every page needs too.
+# is still theirs (their memberships, with their programs, come in a second).
 _PERSON = (
-    select(User, Program).outerjoin(Program, Program.id == 1).where(User.id == bindparam("id"))
+    select(User)
+    .options(joinedload(User.memberships))
+    .where(User.id == bindparam("id"))
+    .execution_options(all_programs=True)
 )
 SIGNED_IN = _PERSON.join(
     SignIn, (SignIn.user_id == User.id) & (SignIn.key_hash == bindparam("key_hash"))
@@ -31,16 +34,16 @@ def load_user(cookie_id: str) -> User | None:
     if not user_id.isdigit() or len(user_id) > 10 or len(key) > 64:
         return None
     if key:
-        row = db.session.execute(
-            SIGNED_IN, {"id": int(user_id), "key_hash": key_hash(key)}
-        ).one_or_none()
+        row = (
+            db.session.execute(SIGNED_IN, {"id": int(user_id), "key_hash": key_hash(key)})
+            .unique()
+            .one_or_none()
+        )
     else:
-        row = db.session.execute(SIGNED_IN_BEFORE, {"id": int(user_id)}).one_or_none()
+        row = db.session.execute(SIGNED_IN_BEFORE, {"id": int(user_id)}).unique().one_or_none()
     if row is None or not row.User.is_active:
         return None
     row.User.sign_in_key = key or None
-    if row.Program is not None:
-        remember_program(row.Program)
     return row.User
 
 

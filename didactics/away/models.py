@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from didactics.extensions import db
 from didactics.models import TimestampMixin, str_enum
+from didactics.program.models import ProgramOwned
 
 if TYPE_CHECKING:
     from didactics.auth.models import User
@@ -54,7 +55,7 @@ class AwaySource(enum.StrEnum):
     ICAL = "ical"  # read from a rotation calendar
 
 
-class AwayCalendar(TimestampMixin, db.Model):
+class AwayCalendar(ProgramOwned, TimestampMixin, db.Model):
     """A rotation schedule published as iCal, re-read on demand (or a named uploaded file)."""
 
     __tablename__ = "away_calendars"
@@ -69,7 +70,7 @@ class AwayCalendar(TimestampMixin, db.Model):
         return f"<AwayCalendar {self.id} {self.name!r}>"
 
 
-class AwayPeriod(TimestampMixin, db.Model):
+class AwayPeriod(ProgramOwned, TimestampMixin, db.Model):
     """A span of time a person is away. Approved ones excuse the sessions they overlap.
 
     Excusals are derived when counting, never stored as attendance rows, so approving or

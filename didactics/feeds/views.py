@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from urllib.parse import quote
 
 import sqlalchemy as sa
-from flask import Response, abort, flash, redirect, request, url_for
+from flask import Response, abort, flash, g, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -23,7 +23,8 @@ from didactics.feeds import bp
 from didactics.feeds.ical import FeedItem, build_calendar
 from didactics.feeds.models import FeedBody
 from didactics.models import utcnow
-from didactics.program.models import Program, get_program
+from didactics.program.models import Program, get_program, remember_program
+from didactics.program.scope import sessions_visible_in
 from didactics.schedule.models import Kind, Session
 from didactics.signups.models import Registration, Slot
 from didactics.transactions import start_writing
@@ -56,25 +57,35 @@ def _selection(scope: str, user: User | None, kind: Kind | None, program: Progra
     start, end = window()
     in_window = sa.and_(Session.start_dt >= start, Session.start_dt < end)
     if scope == "kind":
-        return sa.and_(in_window, Session.kind_id == kind.id)
+        # By code: a person in two programs follows "journal club" in both.
+        same_kind = sa.select(Kind.id).where(Kind.code == kind.code)
+        return sa.and_(in_window, Session.kind_id.in_(same_kind))
     if scope == "program":
         return in_window
     presenting = Session.id.in_(sa.select(Slot.session_id).where(Slot.user_id == user.id))
     if scope == "presenting":
         return sa.and_(in_window, presenting)
-    # "all": what the person is expected at, plus what they present at or registered for.
-    if user.role != Role.FELLOW:
+    # "all": in each of the person's programs, what they are expected at as a fellow (or, in
+    # any other role, everything), plus what they present at or registered for anywhere. A
+    # session shared by two of their programs is one session: it comes once.
+    fellow_in = tuple(m.program_id for m in user.memberships if m.role == Role.FELLOW)
+    other_in = tuple(m.program_id for m in user.memberships if m.role != Role.FELLOW)
+    if not fellow_in:
         return in_window
     registered = Session.id.in_(
         sa.select(Registration.session_id).where(Registration.user_id == user.id)
     )
-    expected = Session.kind_id.in_(sa.select(Kind.id).where(expected_kinds_clause()))
+    expected = sa.and_(
+        sessions_visible_in(fellow_in),
+        Session.kind_id.in_(sa.select(Kind.id).where(expected_kinds_clause())),
+    )
     if user.starts_on:
         expected = sa.and_(expected, Session.start_dt >= program.local_midnight(user.starts_on))
     if user.ends_on:
         last = program.local_midnight(user.ends_on + timedelta(days=1))
         expected = sa.and_(expected, Session.start_dt < last)
-    return sa.and_(in_window, sa.or_(expected, presenting, registered))
+    everything = sessions_visible_in(other_in) if other_in else sa.false()
+    return sa.and_(in_window, sa.or_(everything, expected, presenting, registered))
 
 
 # -- answering a fetch: from the feed's last body while nothing it shows has changed ---------
@@ -105,8 +116,8 @@ PERSON_VALIDATOR = (
 )
 PROGRAM_VALIDATOR = (
     sa.select(sa.null(), Program.is_public_feed_enabled, *_CACHED, *_NEWEST)
-    .outerjoin(FeedBody, FeedBody.key == "program")
-    .where(Program.id == 1)
+    .outerjoin(FeedBody, FeedBody.key == sa.bindparam("key", type_=sa.String))
+    .where(Program.id == sa.bindparam("program_id"))
 )
 BODY = sa.select(FeedBody.body).where(FeedBody.key == sa.bindparam("key"))
 SEEN = (
@@ -237,19 +248,27 @@ def serve_feed(scope: str, name: str, uid: str, token: str | None = None, code: 
         if row is None or not row.is_active:
             not_found()
         user_id = row[0]
+        person_wide = True
         uid = uid.format(user_id=user_id)
         key = f"{scope}:{user_id}{suffix}"
     else:
-        row = db.session.execute(PROGRAM_VALIDATOR).one()
+        key = f"program:{get_program().id}"
+        row = db.session.execute(PROGRAM_VALIDATOR, {"key": key, "program_id": get_program().id})
+        row = row.one()
         if not row.is_public_feed_enabled:
             not_found()
-        user_id, key = None, "program"
+        user_id, person_wide = None, False
     newest = max((n for n in row[6:] if n is not None), default=0)
     kept = row.stamp is not None and row.day == start.date()
     fresh = kept and row.seen == newest
     user = kind = None
     if not fresh:
         user = db.session.get(User, user_id) if user_id else None
+        if person_wide:
+            # The person's feed covers every program they belong to.
+            g.scope_ids = tuple(m.program_id for m in user.memberships)
+            if user.memberships:
+                remember_program(user.memberships[0].program)
         if scope == "kind":
             kind = db.session.scalar(sa.select(Kind).where(Kind.code == code[:40]))
             if kind is None:
@@ -277,7 +296,10 @@ def serve_feed(scope: str, name: str, uid: str, token: str | None = None, code: 
         program = get_program()
         if kind is not None:
             name = kind.label
-        body = build_calendar(f"{program.name}: {name}", program.timezone, uid, _items(condition))
+        title = program.name
+        if user is not None and len(user.memberships) > 1:
+            title = "My programs"
+        body = build_calendar(f"{title}: {name}", program.timezone, uid, _items(condition))
         gzipped = gzip.compress(body, compresslevel=6, mtime=0)
         modified = _next_second(utcnow())
         if row.modified_dt is not None and modified <= row.modified_dt:

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from didactics.extensions import db
 from didactics.models import str_enum, utcnow
+from didactics.program.models import ProgramOwned
 
 
 class MailStatus(enum.StrEnum):
@@ -27,7 +28,7 @@ class MailStatus(enum.StrEnum):
         return {"queued": "warn", "sending": "warn", "sent": "ok", "failed": "bad"}[self.value]
 
 
-class OutboxMessage(db.Model):
+class OutboxMessage(ProgramOwned, db.Model):
     __tablename__ = "outbox"
     # What send-mail asks for: the due messages of one status, oldest first.
     __table_args__ = (sa.Index("ix_outbox_status_next_attempt_dt", "status", "next_attempt_dt"),)

@@ -101,12 +101,24 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode copies a table and drops the old one; with foreign keys enforced,
+            # dropping a table others point at would delete their rows (ON DELETE CASCADE).
+            # SQLite reads this pragma only outside a transaction, hence on the driver.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
         # Flask-Migrate turns on batch mode: SQLite cannot ALTER most things, so the
         # table is copied instead.
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():
             context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"foreign keys left pointing nowhere: {broken[:5]}")
+        if sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

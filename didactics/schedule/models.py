@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from didactics.extensions import db
 from didactics.models import Eligibility, TimestampMixin, str_enum, utcnow
+from didactics.program.models import ProgramOwned
 
 if TYPE_CHECKING:
     from didactics.auth.models import User
@@ -17,14 +18,15 @@ if TYPE_CHECKING:
 __all__ = ["Closure", "Eligibility", "Kind", "Series", "Session", "SessionStatus"]
 
 
-class Kind(TimestampMixin, db.Model):
+class Kind(ProgramOwned, TimestampMixin, db.Model):
     """A type of session: pain conference, lecture, journal club, cadaver lab…"""
 
     __tablename__ = "kinds"
+    __table_args__ = (sa.UniqueConstraint("program_id", "code"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Stable short name used in URLs and feeds (``?kind=journal_club``).
-    code: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    # Stable short name used in URLs and feeds (``?kind=journal_club``), unique in its program.
+    code: Mapped[str] = mapped_column(sa.String(40))
     label: Mapped[str] = mapped_column(sa.String(80))
     # CSS colour, ``#rrggbb``.
     colour: Mapped[str] = mapped_column(sa.String(7), default="#4466aa")
@@ -51,7 +53,7 @@ class Kind(TimestampMixin, db.Model):
         return f"<Kind {self.code}>"
 
 
-class Closure(TimestampMixin, db.Model):
+class Closure(ProgramOwned, TimestampMixin, db.Model):
     """Program-wide days without sessions (holidays, an away week); both ends inclusive."""
 
     __tablename__ = "closures"
@@ -68,7 +70,7 @@ class Closure(TimestampMixin, db.Model):
         return self.starts_on <= day <= self.ends_on
 
 
-class Series(TimestampMixin, db.Model):
+class Series(ProgramOwned, TimestampMixin, db.Model):
     """A recurrence: an RFC 5545 RRULE expanded in the program's wall-clock time."""
 
     __tablename__ = "series"
@@ -98,7 +100,7 @@ class SessionStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-class Session(TimestampMixin, db.Model):
+class Session(ProgramOwned, TimestampMixin, db.Model):
     """One concrete occurrence with a start and an end instant (UTC)."""
 
     __tablename__ = "sessions"

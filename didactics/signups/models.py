@@ -8,13 +8,14 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from didactics.extensions import db
 from didactics.models import Eligibility, TimestampMixin, str_enum
+from didactics.program.models import ProgramOwned
 
 if TYPE_CHECKING:
     from didactics.auth.models import User
     from didactics.schedule.models import Session
 
 
-class Slot(TimestampMixin, db.Model):
+class Slot(ProgramOwned, TimestampMixin, db.Model):
     """A presenter role on one session: case presenter, moderator, speaker…"""
 
     __tablename__ = "slots"

@@ -28,7 +28,7 @@ from didactics.extensions import db
 from didactics.mail.models import OutboxMessage
 from didactics.schedule.models import Kind, Series, Session, SessionStatus
 from tests.browser.conftest import CHROMIUM, PHONE, ROOT, sign_in
-from tests.conftest import SECRET
+from tests.conftest import SECRET, rules
 
 AXE_FILE = ROOT / ".cache" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
 AXE_URL = "/__test__/axe.min.js"  # answered by the test browser, never by the app
@@ -116,7 +116,7 @@ EXTRA = [
 
 def page_paths(app, demo: Demo) -> list[str]:
     paths = []
-    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+    for rule in sorted(rules(app), key=lambda r: r.rule):
         if "GET" not in rule.methods or rule.endpoint in NOT_PAGES:
             continue
         if rule.arguments:
@@ -163,7 +163,7 @@ def demo(app) -> Demo:
 
 def test_every_get_route_is_checked(app):
     """A new page must be opened by the check below (or be named as not a page)."""
-    for rule in app.url_map.iter_rules():
+    for rule in rules(app):
         if "GET" in rule.methods and rule.arguments and rule.endpoint not in NOT_PAGES:
             assert rule.endpoint in PARAMETERISED, f"{rule.rule}: add it to PARAMETERISED"
 
