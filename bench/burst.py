@@ -51,7 +51,7 @@ def add_phones(url: str, count: int) -> list[str]:
             sa.insert(User.__table__),
             [
                 {
-                    "email": email, "name": f"Phone {n}", "role": "fellow", "track": "clinical",
+                    "email": email, "name": f"Phone {n}", "track": "clinical",
                     "password_hash": password, "is_active": True,
                     "starts_on": (now - timedelta(days=30)).date(), "ends_on": None,
                     "feed_token": new_feed_token(), "created_dt": now, "updated_dt": now,
@@ -59,6 +59,15 @@ def add_phones(url: str, count: int) -> list[str]:
                 for n, email in enumerate(emails, 1)
             ],
         )  # fmt: skip
+        # Fellows of the bench program (the first), as its own fellows are.
+        conn.execute(
+            sa.text(
+                "INSERT INTO memberships (user_id, program_id, role, created_dt) "
+                "SELECT id, (SELECT min(id) FROM program), 'fellow', :now FROM users "
+                f"WHERE email LIKE '{EMAIL.format('%')}'"
+            ),
+            {"now": now},
+        )
     engine.dispose()
     return emails
 

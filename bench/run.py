@@ -285,6 +285,8 @@ def drain(base: str, limit: float = 120) -> None:
 
 
 LIVE_TITLE = "Bench check-in"
+# The program the harness signs in to and measures: the first (bench/generate.py).
+BENCH_PROGRAM = "(SELECT min(id) FROM program)"
 
 
 def remove_live_sessions(url: str) -> None:
@@ -319,12 +321,17 @@ def prepare_live_sessions(url: str, count: int) -> list[int]:
     engine = sa.create_engine(url)
     now = datetime.now(UTC).replace(microsecond=0)
     with engine.begin() as conn:
-        kind_id = conn.execute(sa.text("SELECT id FROM kinds WHERE code = 'lecture'")).scalar()
+        kind_id, program_id = conn.execute(
+            sa.text(
+                f"SELECT id, program_id FROM kinds WHERE code = 'lecture' AND program_id = "
+                f"{BENCH_PROGRAM}"
+            )
+        ).one()
         conn.execute(
             sa.text(
-                "INSERT INTO sessions (uid, kind_id, start_dt, end_dt, title, topic, location, "
-                "notes, article_citation, article_url, status, cancel_reason, is_edited, "
-                f"sequence, created_dt, updated_dt) VALUES (:uid, :kind, :start, :end, "
+                "INSERT INTO sessions (uid, program_id, kind_id, start_dt, end_dt, title, topic, "
+                "location, notes, article_citation, article_url, status, cancel_reason, is_edited, "
+                f"sequence, created_dt, updated_dt) VALUES (:uid, :program, :kind, :start, :end, "
                 f"'{LIVE_TITLE}', '', 'Room 1', '', '', '', 'scheduled', '', false, 0, "
                 ":now, :now)"
             ),
@@ -332,6 +339,7 @@ def prepare_live_sessions(url: str, count: int) -> list[int]:
                 {
                     "uid": f"bench-{now.timestamp()}-{n}@bench",
                     "kind": kind_id,
+                    "program": program_id,
                     "start": now - timedelta(minutes=5),
                     "end": now + timedelta(minutes=55),
                     "now": now,
@@ -373,15 +381,18 @@ def sample_ids(url: str) -> dict:
         session_id = conn.execute(
             sa.text(
                 "SELECT sessions.id FROM sessions JOIN kinds ON kinds.id = sessions.kind_id "
-                "WHERE kinds.code = 'journal_club' AND start_dt > :after ORDER BY start_dt LIMIT 1"
+                f"WHERE kinds.code = 'journal_club' AND sessions.program_id = {BENCH_PROGRAM} "
+                "AND start_dt > :after ORDER BY start_dt LIMIT 1"
             ),
             {"after": now + timedelta(days=1)},
         ).scalar()
         fellows = (
             conn.execute(
                 sa.text(
-                    "SELECT email FROM users WHERE role = 'fellow' AND is_active "
-                    "AND starts_on <= :today AND ends_on >= :today ORDER BY id LIMIT 8"
+                    "SELECT email FROM users JOIN memberships ON memberships.user_id = users.id "
+                    f"WHERE memberships.program_id = {BENCH_PROGRAM} AND role = 'fellow' "
+                    "AND is_active AND starts_on <= :today AND ends_on >= :today "
+                    "ORDER BY users.id LIMIT 8"
                 ),
                 {"today": now.date()},
             )
@@ -536,20 +547,27 @@ def feed_ratio(url: str, rounds: int = 20) -> dict:
     from didactics.feeds import views as feeds
     from didactics.feeds.ical import describe, summary
     from didactics.feeds.models import FeedBody
+    from didactics.program.models import Membership, Program, using_program
 
     app = create_app(
         {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET, "SERVER_NAME": "bench.local"}
     )
     with app.app_context(), app.test_request_context("/"):
+        program = db.session.scalar(sa.select(Program).order_by(Program.id).limit(1))
         fellow = db.session.scalar(
             sa.select(User)
-            .where(User.role == "fellow", User.is_active.is_(True))
+            .join(Membership, Membership.user_id == User.id)
+            .where(
+                Membership.program_id == program.id,
+                Membership.role == "fellow",
+                User.is_active.is_(True),
+            )
             .order_by(User.id)
             .limit(1)
         )
-        program = feeds.get_program()
-        condition = feeds._selection("all", fellow, None, program)
-        items = feeds._items(condition)
+        with using_program(program):  # as the fellow's feed sees it: their program's rows
+            condition = feeds._selection("all", fellow, None, program)
+            items = feeds._items(condition)
         path = f"/feeds/{fellow.feed_token}/all.ics"
         db.session.rollback()
         # A first build as a subscriber meets it: the whole request, with nothing kept (the
