@@ -107,6 +107,7 @@ def register_blueprints(app: Flask) -> None:
     from didactics.mail import bp as mail_bp
     from didactics.people import bp as people_bp
     from didactics.program import bp as program_bp
+    from didactics.program import sharing as _sharing  # noqa: F401 (its routes)
     from didactics.program import views as _program_views  # noqa: F401 (its routes)
     from didactics.schedule import bp as schedule_bp
     from didactics.search import bp as search_bp

@@ -172,7 +172,6 @@ def build_department(context: DemoContext, pain: Program, person) -> None:
         grand_rounds = db.session.scalar(sa.select(Kind).where(Kind.code == "grand_rounds"))
     with using_program(host):
         theirs = db.session.scalar(sa.select(Kind).where(Kind.code == "grand_rounds"))
-    series_ids = sa.select(Series.id).where(Series.kind_id == grand_rounds.id)
     session_ids = sa.select(Session.id).where(Session.kind_id == grand_rounds.id)
     for model, condition in (
         (Slot, Slot.session_id.in_(session_ids)),
@@ -192,7 +191,8 @@ def build_department(context: DemoContext, pain: Program, person) -> None:
         execution_options={"synchronize_session": False},
     )
     db.session.delete(grand_rounds)
-    for series_id in db.session.scalars(series_ids.where(Series.kind_id == theirs.id)):
+    moved = sa.select(Series.id).where(Series.kind_id == theirs.id, Series.program_id == host.id)
+    for series_id in db.session.scalars(moved):
         for slug, program in programs.items():
             if slug != HOST:
                 db.session.add(SeriesShare(series_id=series_id, program_id=program.id))

@@ -117,7 +117,7 @@ def reset_tables() -> None:
             sa.text("SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'")
         ).first():
             db.session.execute(sa.text("DELETE FROM sqlite_sequence"))
-    db.session.add(Program(id=1))
+    db.session.add(Program())  # id 1, from the sequence (which later programs then follow)
     db.session.commit()
 
 

@@ -167,7 +167,13 @@ def _program_of(obj) -> int | None:
 
     if isinstance(obj, Program):
         return obj.id
-    return getattr(obj, "program_id", None) or current_program_id()
+    owned = getattr(obj, "program_id", None)
+    if owned:
+        return owned
+    current = current_program_id()
+    # A person: in the current program if they belong to it, else in their first.
+    theirs = [m.program_id for m in getattr(obj, "memberships", ()) if m.program_id]
+    return current if not theirs or current in theirs else theirs[0]
 
 
 def row(action: str, entity: str, entity_id: int | None, summary: str = "",

@@ -101,21 +101,6 @@ def _load(program_id: int) -> Program:
     return program
 
 
-def _catch_up_ids() -> None:
-    """On PostgreSQL, move the program id sequence past the ids already used: the first
-    program is made with an explicit id (``get_program``), which leaves the sequence behind."""
-    if db.session.get_bind().dialect.name != "postgresql":
-        return
-    # Never backwards: the id of a deleted program is not given to a new one.
-    db.session.execute(
-        sa.text(
-            "WITH s AS (SELECT pg_get_serial_sequence('program', 'id') AS name) "
-            "SELECT setval(s.name, GREATEST(nextval(s.name), "
-            "(SELECT COALESCE(MAX(id), 0) FROM program))) FROM s"
-        )
-    )
-
-
 def _person(email: str) -> User | None:
     return db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email.lower()))
 
@@ -159,7 +144,6 @@ def create_program():
             form.coordinator_name.errors.append("Give the name of the new coordinator.")
         else:
             program = Program(name=form.name.data, slug=form.slug.data, timezone=form.timezone.data)
-            _catch_up_ids()
             try:
                 with db.session.begin_nested():
                     db.session.add(program)
@@ -299,3 +283,85 @@ def _delete(program: Program) -> None:
     db.session.expunge(program)
     with using_program(stays):
         record("delete", "program", program_id, summary=f"{name} ({slug})")
+
+
+# -- attendance side by side -------------------------------------------------------------------
+
+
+def _side_by_side(start, end):
+    """Each program's attendance per kind and in all, over [start, end]: (programs, kind
+    labels in order, {(program id, label): tally}, {program id: (fellows, total tally)})."""
+    from didactics.attendance import counting
+
+    programs = _programs()
+    cells, totals, labels = {}, {}, []
+    for program in programs:
+        with using_program(program):
+            data = counting.build_report(program, start, end)
+        total = counting.Tally()
+        for kind in data.kinds:
+            tally = counting.Tally()
+            for fellow in data.fellows:
+                found = data.by_kind[fellow.id].get(kind.id)
+                if found is not None:
+                    tally.add(found)
+            cells[program.id, kind.label] = tally
+            if kind.label not in labels:
+                labels.append(kind.label)
+        for fellow in data.fellows:
+            total.add(data.totals[fellow.id])
+        totals[program.id] = (len(data.fellows), total)
+    return programs, labels, cells, totals
+
+
+def _report_range():
+    from didactics.attendance.views import report_range
+
+    first = _programs()[0]
+    with using_program(first):
+        return report_range(first)
+
+
+@bp.get("/department/reports/attendance")
+@admin_required
+def attendance_report():
+    start, end, problems = _report_range()
+    context = {"start": start, "end": end, "problems": problems, "programs": [], "labels": []}
+    if not problems:
+        programs, labels, cells, totals = _side_by_side(start, end)
+        context.update(programs=programs, labels=labels, cells=cells, totals=totals)
+    return render("department/report.html", status=400 if problems else 200, **context)
+
+
+@bp.get("/department/reports/attendance.csv")
+@admin_required
+def attendance_report_csv():
+    from flask import Response
+
+    from didactics.csvfiles import csv_download
+
+    start, end, problems = _report_range()
+    if problems:
+        return Response("\n".join(problems) + "\n", 400, mimetype="text/plain")
+    programs, labels, cells, totals = _side_by_side(start, end)
+
+    def rows():
+        for program in programs:
+            fellows, total = totals[program.id]
+            for label in [*labels, "all kinds"]:
+                tally = total if label == "all kinds" else cells.get((program.id, label))
+                if tally is None:
+                    continue
+                pct = tally.pct
+                yield (
+                    program.name, program.slug, label, fellows, tally.expected, tally.attended,
+                    tally.late, tally.excused, tally.absent,
+                    "" if pct is None else f"{pct:.1f}", program.attendance_target_pct,
+                )  # fmt: skip
+
+    return csv_download(
+        f"department-attendance-{start.isoformat()}-to-{end.isoformat()}.csv",
+        ["program", "slug", "kind", "fellows", "expected", "attended", "late", "excused",
+         "absent", "percent", "target"],
+        rows(),
+    )  # fmt: skip

@@ -169,7 +169,7 @@ def get_program() -> Program:
             execution_options={"all_programs": True},
         ).scalar()
     if program is None:
-        program = Program(id=1)
+        program = Program()
         db.session.add(program)
         if has_app_context():
             remember_program(program)  # before the flush, whose audit line asks for it

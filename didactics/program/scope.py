@@ -129,6 +129,20 @@ def _criteria(ids: tuple[int, ...]) -> list:
             include_aliases=True,
         ),
     ]
+    # People: the members of these programs (and the person asking, who may be the
+    # department's administrator without a role here).
+    from didactics.auth.models import User
+    from didactics.program.models import Membership
+
+    members = select(Membership.__table__.c.user_id).where(
+        Membership.__table__.c.program_id.in_(ids)
+    )
+    me = getattr(g.get("_login_user"), "id", None) or 0
+    options.append(
+        with_loader_criteria(
+            User, lambda cls: cls.id.in_(members) | (cls.id == me), include_aliases=True
+        )
+    )
     for owned in _owned_classes():
         options.append(
             with_loader_criteria(owned, lambda cls: cls.program_id.in_(ids), include_aliases=True)
@@ -148,6 +162,23 @@ def _keep_to_scope(state) -> None:
     if ids is None:
         return
     state.statement = state.statement.options(*_criteria(ids))
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _write_only_here(session, flush_context, instances) -> None:
+    """A program's rows are written from that program only: a session another program shares
+    with this one is shown here, never changed from here."""
+    ids = scope_ids()
+    program = g.get("program") if has_app_context() else None
+    if ids is None or program is None:
+        return
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if not isinstance(obj, ProgramOwned):
+            continue
+        if obj in session.dirty and not session.is_modified(obj):
+            continue
+        if obj.program_id is not None and obj.program_id != program.id:
+            abort(403, "This belongs to another program: its coordinator can change it.")
 
 
 def all_programs(statement):

@@ -164,7 +164,21 @@ class Session(ProgramOwned, TimestampMixin, db.Model):
         return f"“{self.title}” on {start:%a %-d %b} at {start:%H:%M}"
 
     def can_manage(self, user: "User") -> bool:
-        return user.is_authenticated and user.is_coordinator
+        """Its own program's coordinators; a program it is shared with only shows it."""
+        from didactics.program.models import current_program_id
+
+        return (
+            user.is_authenticated
+            and user.is_coordinator
+            and self.program_id in (None, current_program_id())
+        )
+
+    @property
+    def is_shared_here(self) -> bool:
+        """Shown in this program, hosted by another."""
+        from didactics.program.models import current_program_id
+
+        return self.program_id is not None and self.program_id != current_program_id()
 
     def can_view(self, user: "User") -> bool:
         return user.is_authenticated

@@ -180,6 +180,14 @@ def _load(session_id: int) -> Session:
     return session
 
 
+def _own(session_id: int) -> Session:
+    """A session to change: this program's own (one shared with it is only shown here)."""
+    session = _load(session_id)
+    if not session.can_manage(current_user):
+        abort(403, "Another program runs this session: its coordinator can change it.")
+    return session
+
+
 @bp.get("/sessions/<int:session_id>")
 @login_required
 def session(session_id: int):
@@ -398,7 +406,7 @@ def session_create():
 @bp.route("/sessions/<int:session_id>/edit", methods=["GET", "POST"])
 @coordinator_required
 def session_edit(session_id: int):
-    session = _load(session_id)
+    session = _own(session_id)
     program = get_program()
     form = SessionForm(obj=session)
     if request.method == "GET":
@@ -432,7 +440,7 @@ def session_edit(session_id: int):
 @bp.post("/sessions/<int:session_id>/cancel")
 @coordinator_required
 def session_cancel(session_id: int):
-    session = _load(session_id)
+    session = _own(session_id)
     form = CancelForm()
     if form.validate_on_submit():
         ask_first(
@@ -453,7 +461,7 @@ def session_cancel(session_id: int):
 @bp.post("/sessions/<int:session_id>/restore")
 @coordinator_required
 def session_restore(session_id: int):
-    session = _load(session_id)
+    session = _own(session_id)
     services.restore_session(session)
     db.session.commit()
     flash("Session restored.", "success")
@@ -463,7 +471,7 @@ def session_restore(session_id: int):
 @bp.post("/sessions/<int:session_id>/delete")
 @coordinator_required
 def session_delete(session_id: int):
-    session = _load(session_id)
+    session = _own(session_id)
     if not services.blockers(session):
         ask_first(
             f"Delete {session.named}?",

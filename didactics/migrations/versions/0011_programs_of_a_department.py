@@ -50,6 +50,11 @@ def upgrade():
         ), {'now': now})
         first = (1, 'Pain Medicine Fellowship')
 
+    if bind.dialect.name == 'postgresql' and first is not None:
+        # 0001 wrote the first program with its id given, which left the sequence behind:
+        # the next program made would collide with it.
+        bind.execute(sa.text("SELECT setval(pg_get_serial_sequence('program', 'id'), "
+                             "(SELECT max(id) FROM program))"))
     with op.batch_alter_table('program') as batch_op:
         batch_op.add_column(sa.Column('slug', sa.String(length=40), nullable=True))
     for row in bind.execute(sa.select(program.c.id, program.c.name).order_by(program.c.id)):
