@@ -42,9 +42,27 @@ def demo_command(force: bool) -> None:
 @click.argument("email")
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
 @click.option("--name", required=True)
-def create_user_command(email: str, role: str, name: str) -> None:
+@click.option("--program", "slug", default=None, help="The program's slug (default: the first).")
+@click.option("--admin", is_flag=True, help="Also the department administrator.")
+def create_user_command(email: str, role: str, name: str, slug: str | None, admin: bool) -> None:
     """Create an account and print its one-time set-password link (or, for people who sign in
     with the hospital's identity provider, how they sign in)."""
+    from didactics.program.models import Program, get_program, using_program
+
+    if slug is None:
+        program = get_program()
+    else:
+        program = db.session.scalar(select(Program).where(Program.slug == slug))
+        if program is None:
+            slugs = ", ".join(db.session.scalars(select(Program.slug).order_by(Program.id)))
+            raise click.ClickException(f"There is no program '{slug}' (there are: {slugs}).")
+    with using_program(program):
+        _create_user(email, role, name, admin)
+
+
+def _create_user(email: str, role: str, name: str, admin: bool) -> None:
+    from didactics.program.models import get_program
+
     from didactics.auth.oidc import sign_in_method
     from didactics.auth.util import external_url, set_password_url
 
@@ -58,13 +76,16 @@ def create_user_command(email: str, role: str, name: str) -> None:
         raise click.ClickException("The name is empty.")
     from didactics.mail.invitations import invite
 
-    user = User(email=email, name=name.strip(), role=Role(role))
+    user = User(email=email, name=name.strip(), role=Role(role), is_admin=admin)
     db.session.add(user)
     db.session.flush()
     link = set_password_url(user) if sign_in_method(user) == "password" else None
     invite(user, link=link)  # in the same transaction: no account, no e-mail
     db.session.commit()
-    click.echo(f"Created {user.name} <{user.email}> as {user.role.value}.")
+    program = get_program()
+    click.echo(f"Created {user.name} <{user.email}> as {user.role.value} in {program.name}.")
+    if admin:
+        click.echo("They are also the department administrator.")
     click.echo(f"An invitation e-mail to {user.email} is in the outbox ({_mail_state()}).")
     if sign_in_method(user) == "provider":
         label = current_app.config["OIDC_LABEL"]

@@ -4,6 +4,7 @@ import sqlalchemy as sa
 
 from didactics.auth.models import Role, User
 from didactics.extensions import db
+from didactics.program.models import Program
 
 NEW_PASSWORD = "a fine new password"
 
@@ -33,7 +34,9 @@ def people(app) -> dict[str, User]:
 def test_create_user_prints_a_link_that_sets_the_password(app, runner, client):
     result = create_user(runner, " New@Hospital.org ", "--role", "faculty", "--name", " Dr. New ")
     assert result.exit_code == 0, result.output
-    assert "Created Dr. New <new@hospital.org> as faculty." in result.output
+    assert "Created Dr. New <new@hospital.org> as faculty in Pain Medicine Fellowship." in (
+        result.output
+    )
     link = result.output.strip().splitlines()[-1]
     assert link.startswith("http://localhost/set-password/")
     created = people(app)["new@hospital.org"]
@@ -43,6 +46,26 @@ def test_create_user_prints_a_link_that_sets_the_password(app, runner, client):
     client.post(path, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
     client.logout()
     client.login("new@hospital.org", NEW_PASSWORD)
+
+
+def test_create_user_in_a_program_by_its_slug_and_the_administrator(app, runner):
+    with app.app_context():
+        db.session.add(Program(slug="regional", name="Regional Anesthesia Fellowship"))
+        db.session.commit()
+    result = create_user(runner, "r@hospital.org", "--role", "coordinator", "--name", "R",
+                         "--program", "regional", "--admin")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "as coordinator in Regional Anesthesia Fellowship" in result.output
+    with app.app_context():
+        person = db.session.scalar(sa.select(User).where(User.email == "r@hospital.org"))
+        assert person.is_admin
+        assert [(m.program.slug, m.role) for m in person.memberships] == [
+            ("regional", Role.COORDINATOR)
+        ]
+    result = create_user(runner, "x@hospital.org", "--role", "fellow", "--name", "X",
+                         "--program", "nowhere")  # fmt: skip
+    assert result.exit_code == 1
+    assert "There is no program 'nowhere' (there are: pain, regional)" in result.output
 
 
 def test_create_user_links_start_with_the_base_url(make_app):

@@ -354,3 +354,26 @@ def test_the_department_sees_attendance_side_by_side(app, client, world):
             assert client.get("/department/reports/attendance").status_code == 403
             assert client.get("/department/reports/attendance.csv").status_code == 403
             client.logout()
+
+
+def test_adding_someone_of_another_program_gives_them_a_role_here(app, client, world):
+    login(client, world, "b_coordinator")
+    response = client.post("/people", data={"email": "FAC-A@hospital.org", "name": "Whoever",
+                                             "role": "faculty"})  # fmt: skip
+    assert response.status_code == 302
+    page = client.get("/people").get_data(as_text=True)
+    assert "Dr. Arthur Fac already has an account (Pain Medicine Fellowship)" in page
+    with app.app_context():
+        person = db.session.get(User, world.people["a_faculty"][0])
+        assert person.name == "Dr. Arthur Fac"
+        assert sorted((m.program_id, m.role) for m in person.memberships) == [
+            (world.a_id, Role.FACULTY),
+            (world.b_id, Role.FACULTY),
+        ]
+        count = db.session.scalar(sa.select(sa.func.count()).select_from(User))
+    # Someone already here: refused as before.
+    response = client.post("/people", data={"email": "fac-a@hospital.org", "name": "X",
+                                            "role": "fellow"})  # fmt: skip
+    assert response.status_code == 400
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == count

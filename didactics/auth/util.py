@@ -30,8 +30,16 @@ def external_url(endpoint: str, **values) -> str:
     """An absolute URL; outside a request (the CLI) it is built on the BASE_URL setting."""
     if has_request_context():
         return url_for(endpoint, _external=True, **values)
-    with current_app.test_request_context(base_url=current_app.config["BASE_URL"]):
-        return url_for(endpoint, _external=True, **values)
+    from flask import g
+
+    # The request made here ends in the command's own app context: keep its program.
+    kept = {key: g.get(key) for key in ("program", "scope_ids") if key in g}
+    try:
+        with current_app.test_request_context(base_url=current_app.config["BASE_URL"]):
+            return url_for(endpoint, _external=True, **values)
+    finally:
+        for key, value in kept.items():
+            setattr(g, key, value)
 
 
 def set_password_url(user: User) -> str:

@@ -14,6 +14,7 @@ from didactics.mail.invitations import invite
 from didactics.people import bp
 from didactics.people.forms import ImportForm, NewPersonForm, PersonForm
 from didactics.people.importing import create_people, parse_people_csv
+from didactics.program.models import get_program
 from didactics.web import ask_first, page_sections, render
 
 
@@ -43,6 +44,16 @@ def add():
     form = NewPersonForm()
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
+        elsewhere = _in_another_program(email)
+        if elsewhere is not None:
+            # One account per person: someone of another program gets a role here too.
+            role = Role(form.role.data)
+            elsewhere.set_role_in(get_program(), role)
+            db.session.commit()
+            others = ", ".join(p.name for p in elsewhere.programs if p.id != get_program().id)
+            flash(f"{elsewhere.name} already has an account ({others}): they are now "
+                  f"{role.label.lower()} here too, with the same sign-in.", "success")  # fmt: skip
+            return redirect(url_for("people.index"))
         user = User(email=email)
         _apply(form, user)
         # The unique email decides, not the look-up: a double submit of the form may pass the
@@ -66,6 +77,17 @@ def add():
 def _link(user: User) -> str | None:
     """A set-password link, for people who sign in with a password (not the provider)."""
     return set_password_url(user) if oidc.may_use_password(user) else None
+
+
+def _in_another_program(email: str) -> User | None:
+    """The person with this email when they belong to other programs but not this one."""
+    person = db.session.scalar(
+        select(User).where(func.lower(User.email) == email),
+        execution_options={"all_programs": True},
+    )
+    if person is None or person.is_member_of(get_program().id):
+        return None
+    return person
 
 
 def email_taken(email: str) -> bool:
