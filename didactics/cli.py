@@ -61,10 +61,9 @@ def create_user_command(email: str, role: str, name: str, slug: str | None, admi
 
 
 def _create_user(email: str, role: str, name: str, admin: bool) -> None:
-    from didactics.program.models import get_program
-
     from didactics.auth.oidc import sign_in_method
     from didactics.auth.util import external_url, set_password_url
+    from didactics.program.models import get_program
 
     try:
         email = validate_email(email.strip(), check_deliverability=False).normalized.lower()
