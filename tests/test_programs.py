@@ -128,6 +128,20 @@ def test_nothing_of_program_b_reaches_someone_of_program_a_only(client, world, f
         assert response.status_code == 403, url
         assert not any(s in response.get_data(as_text=True) for s in B_SECRETS), url
     assert client.post("/p/regional/schedule/closures", data={}).status_code == 403
+    # htmx fragments ask the same pages: the same answer.
+    fragment = client.get("/p/regional/schedule", headers={"HX-Request": "true"})
+    assert fragment.status_code == 403
+    fragment = client.get(f"/sessions/{world.b_lecture}", headers={"HX-Request": "true"})
+    assert fragment.status_code == 404
+    # Checking in to B's session with its code (from a photo of B's projector): refused.
+    with time_machine.travel(START + timedelta(days=1, minutes=2), tick=False):
+        b_start = START + timedelta(days=1, minutes=2)
+        wrong = client.post(
+            f"/checkin/{world.b_lecture}/{codes.current_code(SECRET, world.b_lecture, b_start)}"
+        )
+        assert wrong.status_code in (403, 404)
+    # Nor B's calendar: its program feed is B's own page.
+    assert client.get("/p/regional/feeds/program.ics").status_code in (403, 404)
     # A's own pages, CSVs and search never show B's rows.
     for url in ("/", "/schedule", "/signups", "/search?q=Bravo", "/search?q=Zeller", "/calendar"):
         body = client.get(url).get_data(as_text=True)
