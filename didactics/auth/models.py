@@ -88,7 +88,13 @@ class User(UserMixin, TimestampMixin, db.Model):
 
     # -- programs --------------------------------------------------------------------------------
     def membership_in(self, program_id: int) -> Membership | None:
-        return next((m for m in self.memberships if m.program_id == program_id), None)
+        # A membership not saved yet has no program: it gets the current one when saved.
+        return next((m for m in self.memberships if m.program_id in (program_id, None)), None)
+
+    @property
+    def is_guest_everywhere(self) -> bool:
+        """A guest in every program they belong to (a visiting resident, a therapist)."""
+        return all(m.role == Role.GUEST for m in self.memberships) and not self.is_admin
 
     def role_in(self, program_id: int) -> Role | None:
         """The person's role in a program; the administrator coordinates any they are not in."""

@@ -122,7 +122,7 @@ def sign_in_method(user: User) -> Literal["provider", "password"]:
     """How this person signs in: with the hospital's provider, or with a password (and so a
     set-password link). With passwords on, everyone may use both; they get a link."""
     policy = passwords()
-    if policy == "off" or (policy == "guests-only" and user.role != Role.GUEST):
+    if policy == "off" or (policy == "guests-only" and not user.is_guest_everywhere):
         return "provider"
     return "password"
 
