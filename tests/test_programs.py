@@ -140,8 +140,8 @@ def test_nothing_of_program_b_reaches_someone_of_program_a_only(client, world, f
             f"/checkin/{world.b_lecture}/{codes.current_code(SECRET, world.b_lecture, b_start)}"
         )
         assert wrong.status_code in (403, 404)
-    # Nor B's calendar: its program feed is B's own page.
-    assert client.get("/p/regional/feeds/program.ics").status_code in (403, 404)
+    # Nor B's calendar: B's program feed is not public.
+    assert client.get("/p/regional/feeds/program.ics").status_code == 404
     # A's own pages, CSVs and search never show B's rows.
     for url in ("/", "/schedule", "/signups", "/search?q=Bravo", "/search?q=Zeller", "/calendar"):
         body = client.get(url).get_data(as_text=True)
@@ -391,3 +391,18 @@ def test_adding_someone_of_another_program_gives_them_a_role_here(app, client, w
     assert response.status_code == 400
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == count
+
+
+def test_each_program_publishes_its_own_public_feed(app, client, world, frozen):
+    with app.app_context():
+        db.session.get(Program, world.b_id).is_public_feed_enabled = True
+        db.session.commit()
+    assert client.get("/feeds/program.ics").status_code == 404  # the first program's: off
+    body = client.get("/p/regional/feeds/program.ics").data
+    summaries = [str(e["SUMMARY"]) for e in icalendar.Calendar.from_ical(body).walk("VEVENT")]
+    assert any("Bravo nerve block" in s for s in summaries)
+    assert any("Grand rounds" in s for s in summaries)  # shared with B
+    assert not any("Alpha lecture" in s for s in summaries)
+    login(client, world, "b_coordinator")
+    page = client.get("/calendar").get_data(as_text=True)
+    assert "/p/regional/feeds/program.ics" in page

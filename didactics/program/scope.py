@@ -61,6 +61,8 @@ PERSON_WIDE = frozenset(
     }
 )
 
+# Links that leave the app (subscribed to, shared): always with /p/<slug>, open to anyone.
+NAMED = frozenset({"feeds.program_feed"})
 # The remembered program when a page without /p/<slug> is asked for.
 SESSION_KEY = "program_id"
 
@@ -227,7 +229,7 @@ def _enter(values: dict | None) -> None:
         abort(404)
     remember_program(program)
     g.scope_ids = (program.id,)
-    if current_user.is_authenticated:
+    if current_user.is_authenticated and endpoint not in NAMED:
         if not (current_user.is_admin or current_user.is_member_of(program.id)):
             abort(403)
         if session.get(SESSION_KEY) != program.id:
@@ -250,7 +252,8 @@ def _add_program(endpoint: str, values: dict) -> None:
     if "program" in values or not is_program_page(endpoint):
         return
     program = g.get("program")
-    if program is not None and "scope_ids" in g and _names_program():
+    # A link given to people outside (the public feed) always names its program.
+    if program is not None and "scope_ids" in g and (endpoint in NAMED or _names_program()):
         values["program"] = program.slug
 
 
