@@ -185,7 +185,13 @@ def test_a_role_belongs_to_a_program(client, world, frozen):
 
 
 def test_a_shared_session_shows_counts_and_stays_its_hosts(app, client, world, frozen):
+    with app.app_context():
+        slot = db.session.scalar(sa.select(Slot).where(Slot.session_id == world.rounds))
+        slot.external_name = "Prof. Visiting Speaker"
+        db.session.commit()
     login(client, world, "b_coordinator")
+    # Its host's presenter shows here too.
+    assert "Prof. Visiting Speaker" in client.get(f"/sessions/{world.rounds}").get_data(True)
     body = client.get("/schedule").get_data(as_text=True)
     assert "Grand rounds: perioperative care" in body
     assert client.get(f"/sessions/{world.rounds}").status_code == 200

@@ -72,6 +72,9 @@ def presenters_by_session(sessions: list[Session]) -> dict[int, list[Slot]]:
             sa.or_(Slot.user_id.is_not(None), Slot.external_name != ""),
         )
         .order_by(Slot.position, Slot.id)
+        # The sessions are this program's to see already; a shared one's presenters are its
+        # host's (read here, never claimed or changed from here).
+        .execution_options(all_programs=True)
     )
     found: dict[int, list[Slot]] = defaultdict(list)
     for slot in rows:
