@@ -412,3 +412,24 @@ def test_each_program_publishes_its_own_public_feed(app, client, world, frozen):
     login(client, world, "b_coordinator")
     page = client.get("/calendar").get_data(as_text=True)
     assert "/p/regional/feeds/program.ics" in page
+
+
+def test_a_message_comes_from_the_program_it_is_about(app, world):
+    from email.utils import parseaddr
+
+    from didactics.mail.invitations import invite
+    from didactics.mail.models import OutboxMessage
+    from didactics.mail.outbox import compose
+
+    with app.app_context():
+        b = db.session.get(Program, world.b_id)
+        with using_program(b):
+            invite(db.session.get(User, world.people["b_fellow"][0]))
+        db.session.commit()
+    with app.app_context():  # as the sender runs: no program in scope
+        message = db.session.scalar(sa.select(OutboxMessage).where(
+            OutboxMessage.recipient == "fellow-b@hospital.org"))  # fmt: skip
+        assert message.program_id == world.b_id
+        email = compose(message)
+        assert parseaddr(email["From"])[0] == "Regional Anesthesia Fellowship"
+        assert "Regional Anesthesia Fellowship" in email["Subject"]

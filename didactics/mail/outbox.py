@@ -96,10 +96,20 @@ def program_name() -> str:
     return get_program().name
 
 
+def _program_of(message: OutboxMessage) -> str:
+    """The name of the program the message is about: it comes from that program."""
+    from didactics.program.models import Program
+
+    program = None
+    if message.program_id is not None:
+        program = db.session.get(Program, message.program_id)
+    return program.name if program is not None else program_name()
+
+
 def compose(message: OutboxMessage, sender_name: str | None = None) -> EmailMessage:
     """The e-mail for ``message``: plain text with an HTML alternative, From the program."""
     email = EmailMessage()
-    name = sender_name if sender_name is not None else program_name()
+    name = sender_name if sender_name is not None else _program_of(message)
     email["From"] = formataddr((name, from_address()))
     email["To"] = message.recipient
     if message.reply_to:

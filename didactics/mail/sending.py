@@ -102,7 +102,8 @@ def _claim(
         db.session.rollback()
         return None
     # Read here, not from the request's cached program row: each batch ends its session.
-    name = db.session.scalar(sa.select(Program.name).where(Program.id == 1)) or program_name()
+    # Each message comes from the program it is about.
+    names = dict(db.session.execute(sa.select(Program.id, Program.name)).all())
     claimed = []
     for row in rows:
         person = db.session.get(User, row.user_id) if row.user_id is not None else None
@@ -113,6 +114,7 @@ def _claim(
             continue
         row.status = MailStatus.SENDING
         row.claimed_dt = now
+        name = names.get(row.program_id) or program_name()
         claimed.append(Claimed(row.id, row.recipient, compose(row, name), row.attempts,
                                row.queued_dt))  # fmt: skip
     db.session.commit()
