@@ -102,19 +102,23 @@ def sessions_visible_in(ids: tuple[int, ...]):
 
 
 def _criteria(ids: tuple[int, ...]) -> list:
-    from didactics.schedule.models import Kind, Session
+    from didactics.schedule.models import Kind, Series, Session
 
     shares, series_shares = SessionShare.__table__, SeriesShare.__table__
-    sessions = Session.__table__
+    sessions, series = Session.__table__, Series.__table__
     shared_ids = select(shares.c.session_id).where(shares.c.program_id.in_(ids))
     shared_series = select(series_shares.c.series_id).where(series_shares.c.program_id.in_(ids))
     # The kinds of shared sessions come along: a shared grand rounds is still grand rounds.
+    # Each half starts from the shares (few rows, indexed by program) and reaches the host
+    # by primary key: never a scan of every session.
     host_ids = union(
         select(sessions.c.program_id)
-        .join(shares, shares.c.session_id == sessions.c.id)
+        .select_from(shares)
+        .join(sessions, sessions.c.id == shares.c.session_id)
         .where(shares.c.program_id.in_(ids)),
-        select(sessions.c.program_id)
-        .join(series_shares, series_shares.c.series_id == sessions.c.series_id)
+        select(series.c.program_id)
+        .select_from(series_shares)
+        .join(series, series.c.id == series_shares.c.series_id)
         .where(series_shares.c.program_id.in_(ids)),
     )
     options = [

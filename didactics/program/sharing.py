@@ -20,30 +20,30 @@ from didactics.web import is_htmx, page_sections, render
 ALL = {"all_programs": True}
 
 
-def _others(session: Session) -> list[Program]:
-    return list(
-        db.session.scalars(
-            sa.select(Program).where(Program.id != session.program_id).order_by(Program.name),
-            execution_options=ALL,
-        )
+def _choices(session: Session) -> tuple[list[Program], set[int], set[int]]:
+    """In one query: the other programs, those offered this session alone, and those offered
+    its whole series."""
+    alone = (
+        sa.select(SessionShare.program_id)
+        .where(SessionShare.session_id == session.id, SessionShare.program_id == Program.id)
+        .exists()
     )
-
-
-def _shared_with(session: Session) -> tuple[set[int], set[int]]:
-    """(programs offered this session alone, programs offered its whole series)."""
-    alone = set(
-        db.session.scalars(
-            sa.select(SessionShare.program_id).where(SessionShare.session_id == session.id)
-        )
+    series = (
+        sa.select(SeriesShare.program_id)
+        .where(SeriesShare.series_id == session.series_id, SeriesShare.program_id == Program.id)
+        .exists()
     )
-    series = set()
-    if session.series_id is not None:
-        series = set(
-            db.session.scalars(
-                sa.select(SeriesShare.program_id).where(SeriesShare.series_id == session.series_id)
-            )
-        )
-    return alone, series
+    rows = db.session.execute(
+        sa.select(Program, alone, series)
+        .where(Program.id != session.program_id)
+        .order_by(Program.name),
+        execution_options=ALL,
+    ).all()
+    return (
+        [row[0] for row in rows],
+        {row[0].id for row in rows if row[1]},
+        {row[0].id for row in rows if row[2]},
+    )
 
 
 @page_sections.register("session", "program/_sharing.html", order=5)
@@ -53,10 +53,9 @@ def session_sharing(session: Session, viewer) -> dict | None:
         return {"session": session, "host": host, "others": None}
     if not session.can_manage(viewer):
         return None
-    others = _others(session)
+    others, alone, series = _choices(session)
     if not others:
         return None
-    alone, series = _shared_with(session)
     return {"session": session, "host": None, "others": others, "alone": alone, "series": series,
             "message": None}  # fmt: skip
 
@@ -69,7 +68,8 @@ def share(session_id: int):
         abort(404, "This session no longer exists. It may have been deleted.")
     if not session.can_manage(current_user):
         abort(403, "Another program runs this session: its coordinator can change it.")
-    others = {p.id: p for p in _others(session)}
+    listed, alone, series = _choices(session)
+    others = {p.id: p for p in listed}
     wanted: set[int] = set()
     unknown = False
     for value in request.form.getlist("programs"):
@@ -78,7 +78,6 @@ def share(session_id: int):
             continue
         wanted.add(int(value))
     whole_series = request.form.get("whole_series") == "1" and session.series_id is not None
-    alone, series = _shared_with(session)
     if unknown:
         message = "One of those programs does not exist (any more): choose from the list."
         if is_htmx():
@@ -110,7 +109,7 @@ def share(session_id: int):
     what = "Every session of this series" if whole_series else "This session"
     message = f"{what} is offered to {names}." if names else f"{what} is no longer offered."
     if is_htmx():
-        alone, series = _shared_with(session)
+        _, alone, series = _choices(session)
         context = {"session": session, "host": None, "others": list(others.values()),
                    "alone": alone, "series": series, "message": message}  # fmt: skip
         return render("program/_sharing.html", section=context)

@@ -8,6 +8,7 @@ from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
+from didactics.auth.models import User
 from didactics.auth.util import coordinator_required
 from didactics.bounds import WINDOW_TEXT, DayError, day_arg, in_window, month_arg
 from didactics.csvfiles import uploaded_text
@@ -66,7 +67,8 @@ def presenters_by_session(sessions: list[Session]) -> dict[int, list[Slot]]:
         return {}
     rows = db.session.scalars(
         sa.select(Slot)
-        .options(joinedload(Slot.user))
+        # The holder's name only: their memberships are not needed here.
+        .options(joinedload(Slot.user).lazyload(User.memberships))
         .where(
             Slot.session_id.in_([s.id for s in sessions]),
             sa.or_(Slot.user_id.is_not(None), Slot.external_name != ""),
