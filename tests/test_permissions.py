@@ -58,6 +58,8 @@ MATRIX = [
     ("GET", "/outbox/999999", statuses(302, 403, 403, 403, 404)),
     ("POST", "/outbox/999999/retry", statuses(302, 403, 403, 403, 404)),
     ("GET", "/settings", COORDINATOR),
+    # Offering a session to other programs: its host's coordinator ({other} names no session).
+    ("POST", "/sessions/{other}/sharing", statuses(302, 403, 403, 403, 404)),
     # WTForms keeps the saved value of a field the post leaves out: nothing changes.
     ("POST", "/settings", COORDINATOR_ACTION),
     # Everyone signed in searches; what each finds is in test_search.py.
