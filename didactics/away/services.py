@@ -109,6 +109,10 @@ def create_period(person: User, kind: AwayKind, start: datetime, end: datetime, 
     )  # fmt: skip
     db.session.add(period)
     db.session.flush()
+    if not approved:
+        from didactics.mail.away import request_notice
+
+        request_notice(period)  # in this transaction: no request saved, no e-mail
     return period
 
 
@@ -122,6 +126,9 @@ def decide(period: AwayPeriod, approve: bool, by: User) -> None:
     period.status = AwayStatus.APPROVED if approve else AwayStatus.DECLINED
     period.decided_by_id = by.id
     period.decided_dt = utcnow()
+    from didactics.mail.away import decision_notice
+
+    decision_notice(period)
 
 
 def cancel(period: AwayPeriod, by: User) -> None:

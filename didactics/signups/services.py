@@ -486,6 +486,19 @@ def register(session: Session, user: User) -> None:
 def unregister(session: Session, user: User) -> None:
     if session.start_dt <= utcnow():
         raise SignupError("This session has already started or taken place.")
+    # Who is next in line, before the place is given up: they move up by themselves (the
+    # order decides) and are told by e-mail, in this transaction.
+    order = list(
+        db.session.scalars(
+            sa.select(Registration.user_id)
+            .where(Registration.session_id == session.id)
+            .order_by(Registration.created_dt, Registration.id)
+        )
+    )
+    capacity = session.kind.capacity or 0
+    moves_up = None
+    if user.id in order[:capacity] and len(order) > capacity:
+        moves_up = order[capacity]
     deleted = db.session.execute(
         sa.delete(Registration).where(
             Registration.session_id == session.id, Registration.user_id == user.id
@@ -496,6 +509,10 @@ def unregister(session: Session, user: User) -> None:
     record("unregister", "registrations", None, f"{user.name}: {session.title}",
            {"session_id": [session.id, None]})  # fmt: skip
     session.updated_dt = utcnow()
+    if moves_up is not None:
+        from didactics.mail.places import place_notice
+
+        place_notice(session, db.session.get(User, moves_up))
 
 
 # -- reading ------------------------------------------------------------------------------------
