@@ -15,14 +15,16 @@ from email.utils import parseaddr
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 
 from didactics.auth.models import Role, User
+from didactics.away.models import AwayPeriod
 from didactics.extensions import db
 from didactics.mail import sending
 from didactics.mail.invitations import invite
 from didactics.mail.models import MailStatus, OutboxMessage
 from didactics.models import utcnow
-from tests.conftest import Client
+from tests.conftest import Client, aware
 from tests.smtpserver import SmtpServer
 
 NEW_PASSWORD = "a long new password"
@@ -457,3 +459,252 @@ def test_the_coordinator_finds_the_outbox_in_the_menu(client, users):
     client.logout()
     client.login(users["faculty"])
     assert 'href="/outbox"' not in client.get("/").text
+
+
+# -- away time ------------------------------------------------------------------------------
+
+AWAY_NOW = aware(2026, 11, 30, 23)
+AWAY_REQUEST = {"kind": "vacation", "first_day": "2026-12-07", "last_day": "2026-12-11",
+           "note": "Family wedding"}  # fmt: skip
+
+
+def test_a_request_reaches_the_coordinators_and_the_decision_the_fellow(
+    mail_app, mail_client, users, make_user, smtp
+):
+    other = make_user("coordinator", name="Second Coordinator")
+    make_user("coordinator", name="Gone Coordinator", is_active=False)
+    with time_machine.travel(AWAY_NOW, tick=False):
+        mail_client.login(users["fellow"])
+        assert mail_client.post("/away", data=AWAY_REQUEST).status_code == 303
+        queued = outbox(mail_app)
+        assert sorted(m.recipient for m in queued) == sorted(
+            [users["coordinator"].email, other.email]
+        )
+        assert {m.kind for m in queued} == {"away_request"}
+        send_mail(mail_app)
+        first = smtp.received[0]
+        assert len(smtp.received) == 2
+        assert first["Subject"].startswith(f"Away time to decide: {users['fellow'].name}, vacation")
+        assert parseaddr(first["From"])[0] == "Pain Medicine Fellowship"
+        assert parseaddr(first["Reply-To"])[1] == users["fellow"].email
+        text, html = parts(first)
+        assert "“Family wedding”" in text and "Mon 7 Dec 2026 – Fri 11 Dec 2026" in text
+        link = re.search(r"http://localhost(/\S+)", text).group(1)
+        mail_client.logout()
+        mail_client.login(users["coordinator"])
+        assert "Family wedding" in mail_client.get(link).get_data(as_text=True)
+        assert 'href="http://localhost/away/manage"' in html
+        with mail_app.app_context():
+            period = db.session.query(AwayPeriod).one()
+        assert mail_client.post(f"/away/{period.id}/approve").status_code in (302, 303)
+        # Tapped twice: still one decision, one e-mail.
+        mail_client.post(f"/away/{period.id}/approve")
+        decisions = [m for m in outbox(mail_app) if m.kind == "away_decision"]
+        assert [m.recipient for m in decisions] == [users["fellow"].email]
+        send_mail(mail_app)
+        decision = smtp.received[-1]
+        assert (
+            decision["Subject"] == "Your vacation of Mon 7 Dec 2026 – Fri 11 Dec 2026 is approved"
+        )
+        assert "count as excused" in parts(decision)[0]
+        assert len(smtp.received) == 3
+
+
+def test_a_request_that_is_refused_e_mails_no_one(mail_app, mail_client, users):
+    with time_machine.travel(AWAY_NOW, tick=False):
+        mail_client.login(users["fellow"])
+        mail_client.post("/away", data=AWAY_REQUEST)
+        before = len(outbox(mail_app))
+        # The same days again: refused (it overlaps), nothing saved, nothing queued.
+        assert mail_client.post("/away", data=AWAY_REQUEST).status_code == 400
+        assert len(outbox(mail_app)) == before
+
+
+def test_a_period_the_coordinator_enters_e_mails_no_request(mail_app, mail_client, users):
+    with time_machine.travel(AWAY_NOW, tick=False):
+        mail_client.login(users["coordinator"])
+        entered = {**AWAY_REQUEST, "person": users["fellow"].id}
+        response = mail_client.post("/away/manage", data=entered)
+        assert response.status_code in (302, 303)
+        with mail_app.app_context():
+            assert db.session.query(AwayPeriod).count() == 1
+            assert db.session.query(OutboxMessage).filter_by(kind="away_request").count() == 0
+
+
+def test_a_declined_request_says_so(mail_app, mail_client, users, smtp):
+    with time_machine.travel(AWAY_NOW, tick=False):
+        mail_client.login(users["fellow"])
+        mail_client.post("/away", data=AWAY_REQUEST)
+        mail_client.logout()
+        mail_client.login(users["coordinator"])
+        with mail_app.app_context():
+            period = db.session.query(AwayPeriod).one()
+        mail_client.post(f"/away/{period.id}/decline")
+        (decision,) = [m for m in outbox(mail_app) if m.kind == "away_decision"]
+        assert decision.subject.endswith("is declined")
+        assert "expected of you as usual" in decision.text_body
+
+
+# -- a place that opens on the waitlist ------------------------------------------------------
+
+
+def test_the_next_on_the_waitlist_is_told_the_place_is_theirs(
+    mail_app, mail_client, users, make_user, make_kind, make_session, smtp
+):
+    make_kind("cadaver_lab", capacity=1)
+    start = aware(2026, 12, 12, 14)
+    with time_machine.travel(aware(2026, 11, 30, 23), tick=False) as traveller:
+        lab = make_session("cadaver_lab", start=start, slots=False, title="Fluoroscopy lab")
+        first, second, third = (make_user("fellow") for _ in range(3))
+        for person in (first, second, third):
+            mail_client.login(person)
+            mail_client.post(f"/sessions/{lab.id}/register")
+            mail_client.logout()
+            traveller.shift(timedelta(seconds=1))
+        # Someone on the waitlist leaving opens no place: no e-mail.
+        mail_client.login(third)
+        mail_client.post(f"/sessions/{lab.id}/unregister", data={"confirmed": "1"})
+        mail_client.logout()
+        assert [m for m in outbox(mail_app) if m.kind == "place"] == []
+        # The holder leaving: the next in line has the place, and is told once.
+        mail_client.login(first)
+        assert mail_client.post(f"/sessions/{lab.id}/unregister",
+                                data={"confirmed": "1"}).status_code == 303  # fmt: skip
+        (offer,) = [m for m in outbox(mail_app) if m.kind == "place"]
+        assert offer.recipient == second.email
+        send_mail(mail_app)
+        (received,) = smtp.received
+        assert (
+            received["Subject"]
+            == "A place opened for you: Fluoroscopy lab, Sat 12 Dec 2026 at 08:00"
+        )
+        text, html = parts(received)
+        assert "the place is yours" in text and "the place is yours" in html
+        link = re.search(r"http://localhost(/\S+)", text).group(1)
+        mail_client.logout()
+        mail_client.login(second)
+        assert "You have a place" in mail_client.get(link).get_data(as_text=True)
+
+
+# -- presenter reminders -----------------------------------------------------------------------
+
+
+def _presenting(app, make_session, person, start, kind="journal_club", title=""):
+    from didactics.signups.models import Slot
+
+    session = make_session(kind, start=start, title="Journal club: opioid tapering")
+    with app.app_context():
+        slot = db.session.scalar(sa.select(Slot).where(Slot.session_id == session.id))
+        slot.user_id, slot.title = person.id, title
+        db.session.commit()
+        return session, slot.id
+
+
+def test_presenters_are_reminded_7_days_and_1_day_before_once_each(
+    mail_app, mail_client, users, make_session, smtp
+):
+    fellow = users["fellow"]
+    start = aware(2026, 12, 10, 0)  # Wed 9 Dec, 18:00 in Chicago
+    _presenting(mail_app, make_session, fellow, start)
+    with time_machine.travel(aware(2026, 12, 2, 15), tick=False):  # Wed 2 Dec: 7 days before
+        assert "Queued 1 reminder(s)." in send_mail(mail_app)
+        send_mail(mail_app)  # again the same day: nothing more
+    (reminder,) = smtp.received
+    assert reminder["Subject"] == (
+        "In 7 days: you are presenter at Journal club: opioid tapering "
+        "(still missing: the title of your talk, the article)"
+    )
+    text, html = parts(reminder)
+    assert "Wednesday 9 December at 18:00" in text and "Still missing" in html
+    assert reminder["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link = re.search(r"http://localhost(/\S+)", text).group(1)
+    mail_client.login(fellow)
+    assert "Journal club: opioid tapering" in mail_client.get(link).get_data(as_text=True)
+    with time_machine.travel(aware(2026, 12, 8, 15), tick=False):  # Tue 8 Dec: the day before
+        send_mail(mail_app)
+    assert len(smtp.received) == 2
+    assert smtp.received[1]["Subject"].startswith("Tomorrow: you are presenter at")
+    ids = [m["Message-ID"] for m in smtp.received]
+    assert len(set(ids)) == 2
+
+
+def test_a_reminder_of_a_session_cancelled_meanwhile_is_not_sent(
+    app, mail_app, users, make_session, smtp, make_app
+):
+    from didactics.schedule.models import Session, SessionStatus
+
+    session, _slot = _presenting(mail_app, make_session, users["fellow"],
+                                 aware(2026, 12, 10, 0), title="Tapering")  # fmt: skip
+    quiet = make_app()  # no mail server: the reminder waits in the outbox
+    with time_machine.travel(aware(2026, 12, 2, 15), tick=False):
+        send_mail(quiet)
+        with mail_app.app_context():
+            db.session.get(Session, session.id).status = SessionStatus.CANCELLED
+            db.session.commit()
+        send_mail(mail_app)
+    assert smtp.received == []
+    (row,) = outbox(mail_app)
+    assert row.status == MailStatus.FAILED
+    assert row.last_error == "Not sent: the session was cancelled after it was queued."
+
+
+def test_one_click_unsubscribe_works_without_signing_in_and_a_forged_token_is_404(
+    mail_app, users, make_session, smtp
+):
+    from didactics.mail.preferences import unsubscribe_token
+
+    _presenting(mail_app, make_session, users["fellow"], aware(2026, 12, 10, 0))
+    with time_machine.travel(aware(2026, 12, 2, 15), tick=False):
+        send_mail(mail_app)
+    (reminder,) = smtp.received
+    url = reminder["List-Unsubscribe"].strip("<>")
+    path = url.removeprefix("http://localhost")
+    client = mail_app.test_client()  # a mail app: no session, no form token
+    assert "Turn off reminders" in client.get(path).get_data(as_text=True)
+    done = client.post(path, data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200 and "no longer get reminders" in done.get_data(as_text=True)
+    with mail_app.app_context():
+        assert db.session.get(User, users["fellow"].id).mail_off == ["reminder"]
+    # The day before: turned off, so not queued at all.
+    with time_machine.travel(aware(2026, 12, 8, 15), tick=False):
+        assert "Queued" not in send_mail(mail_app)
+    with mail_app.app_context():
+        nobody = "/e-mail/unsubscribe/" + unsubscribe_token(999999, "reminder")
+    for forged in (path[:-3] + "abc", "/e-mail/unsubscribe/nonsense", nobody):
+        assert client.get(forged).status_code == 404
+        assert client.post(forged).status_code == 404
+
+
+def test_a_message_that_cannot_be_turned_off_turns_off_everything_optional(mail_app, users):
+    from didactics.mail.preferences import OPTIONAL, unsubscribe_token
+
+    with mail_app.app_context():
+        token = unsubscribe_token(users["fellow"].id, "invitation")
+    client = mail_app.test_client()
+    assert client.post(f"/e-mail/unsubscribe/{token}").status_code == 200
+    with mail_app.app_context():
+        assert db.session.get(User, users["fellow"].id).mail_off == sorted(OPTIONAL)
+        invite(db.session.get(User, users["fellow"].id), again=True)  # still queued
+        db.session.commit()
+    assert [m.kind for m in outbox(mail_app)] == ["invitation"]
+
+
+def test_each_person_sets_their_own_e_mail_choices(mail_app, mail_client, users):
+    mail_client.login(users["fellow"])
+    page = mail_client.get("/me", follow_redirects=True).get_data(as_text=True)
+    assert "Which e-mails you get" in page and "Away time requests" not in page
+    response = mail_client.post("/account/e-mail", data={"on": ["away_decision", "place"]},
+                                headers={"HX-Request": "true"})  # fmt: skip
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Saved" in body and "<html" not in body
+    with mail_app.app_context():
+        assert db.session.get(User, users["fellow"].id).mail_off == ["reminder"]
+    # Unknown kinds are ignored; nobody sets another's choices (the page shows none).
+    mail_client.post("/account/e-mail", data={"on": ["reminder", "nonsense"]})
+    with mail_app.app_context():
+        assert db.session.get(User, users["fellow"].id).mail_off == ["away_decision", "place"]
+    mail_client.logout()
+    mail_client.login(users["coordinator"])
+    other = mail_client.get(f"/people/{users['fellow'].id}").get_data(as_text=True)
+    assert "Which e-mails you get" not in other
+    assert mail_app.test_client().post("/account/e-mail", data={}).status_code in (302, 400)

@@ -59,6 +59,8 @@ class User(UserMixin, TimestampMixin, db.Model):
     # The department administrator creates programs and names their coordinators, and may
     # act as a coordinator in every program.
     is_admin: Mapped[bool] = mapped_column(default=False)
+    # Kinds of e-mail the person turned off (didactics/mail/preferences.py); empty: all on.
+    mail_off: Mapped[list] = mapped_column(sa.JSON, default=list)
     # Fellows only: the clinical (1 year) or research (2 year) track.
     track: Mapped[Track | None] = mapped_column(str_enum(Track))
     # None until the person sets a password through their one-time link.

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("mail", __name__)
 
-from didactics.mail import models, views  # noqa: E402, F401
+from didactics.mail import choices, models, views  # noqa: E402, F401

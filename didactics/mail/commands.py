@@ -17,8 +17,16 @@ from didactics.extensions import db
 @click.option("--retry-now", is_flag=True, help="Try waiting messages now.")
 def send_mail_command(loop: bool, every: int, retry_now: bool) -> None:
     """Send the e-mails that are due from the outbox."""
+    from didactics.mail.reminders import enqueue_due
     from didactics.mail.sending import is_configured, send_due, waiting_count
 
+    def queue_reminders() -> None:
+        queued = enqueue_due()
+        db.session.commit()
+        if queued:
+            click.echo(f"Queued {queued} reminder(s).")
+
+    queue_reminders()
     if not is_configured():
         click.echo(
             "No mail server is set (DIDACTICS_MAIL_SERVER): nothing is sent; "
@@ -31,7 +39,11 @@ def send_mail_command(loop: bool, every: int, retry_now: bool) -> None:
     if loop:
         # systemd stops a service with SIGTERM: finish the message in hand, then stop.
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    first = True
     while True:
+        if not first:
+            queue_reminders()
+        first = False
         if is_configured():
             report = send_due(retry_now=retry_now)
             db.session.remove()

@@ -47,6 +47,11 @@ class OutboxMessage(ProgramOwned, db.Model):
     # The HTML alternative of the same text; empty: plain text only.
     html_body: Mapped[str] = mapped_column(sa.Text, default="")
     reply_to: Mapped[str] = mapped_column(sa.String(254), default="")
+    # The session a reminder or notice is about: if it is cancelled before the message goes,
+    # the message is not sent.
+    session_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("sessions.id", ondelete="SET NULL"), index=True
+    )
     # The page of the app the message is about (a person, a session), for the outbox page.
     about_url: Mapped[str] = mapped_column(sa.String(500), default="")
     # One message per person and occasion ("invitation:12"): enqueueing it again does nothing.

@@ -52,9 +52,14 @@ def enqueue(
     reply_to: str | None = None,
     about_url: str = "",
     dedupe_key: str | None = None,
+    session_id: int | None = None,
 ) -> OutboxMessage | None:
     """Add a message to the current session: it is written with the change that causes it and
     commits or rolls back with it. None when a message with ``dedupe_key`` is already there."""
+    from didactics.mail.preferences import is_on
+
+    if user is not None and not is_on(user, kind):
+        return None  # turned off by the person
     if dedupe_key is not None:
         found = db.session.scalar(
             select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)
@@ -72,6 +77,7 @@ def enqueue(
         reply_to=coordinator_address() if reply_to is None else reply_to,
         about_url=about_url[:500],
         dedupe_key=dedupe_key,
+        session_id=session_id,
         message_id=make_msgid(domain=_domain()),
         created_dt=now,
         queued_dt=now,
@@ -119,6 +125,14 @@ def compose(message: OutboxMessage, sender_name: str | None = None) -> EmailMess
     email["Message-ID"] = message.message_id
     # Out-of-office replies stay away from automatic messages (RFC 3834).
     email["Auto-Submitted"] = "auto-generated"
+    if message.user_id is not None:
+        # One click in the mail app turns this kind off, without signing in (RFC 8058).
+        from didactics.auth.util import external_url
+        from didactics.mail.preferences import unsubscribe_token
+
+        token = unsubscribe_token(message.user_id, message.kind)
+        email["List-Unsubscribe"] = f"<{external_url('mail.unsubscribe', token=token)}>"
+        email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     email.set_content(message.text_body)
     if message.html_body:
         email.add_alternative(message.html_body, subtype="html")

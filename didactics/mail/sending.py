@@ -112,6 +112,12 @@ def _claim(
             row.last_error = f"Not sent: {person.name} was deactivated after it was queued."
             report.failed += 1
             continue
+        reason = _no_longer_wanted(row, person)
+        if reason:
+            row.status = MailStatus.FAILED
+            row.last_error = f"Not sent: {reason}"
+            report.failed += 1
+            continue
         row.status = MailStatus.SENDING
         row.claimed_dt = now
         name = names.get(row.program_id) or program_name()
@@ -120,6 +126,20 @@ def _claim(
     db.session.commit()
     db.session.expunge_all()
     return claimed
+
+
+def _no_longer_wanted(row: OutboxMessage, person: User | None) -> str:
+    """Why a message queued earlier must not go now ("" when it must)."""
+    from didactics.mail.preferences import is_on
+    from didactics.schedule.models import Session, SessionStatus
+
+    if person is not None and not is_on(person, row.kind):
+        return f"{person.name} turned these e-mails off after it was queued."
+    if row.session_id is not None and row.kind == "reminder":
+        session = db.session.get(Session, row.session_id)
+        if session is not None and session.status == SessionStatus.CANCELLED:
+            return "the session was cancelled after it was queued."
+    return ""
 
 
 def _record(message_id: int, **values) -> None:

@@ -47,6 +47,9 @@ PROGRAM_FREE = frozenset(
         "feeds.all_feed",
         "feeds.presenting_feed",
         "feeds.kind_feed",
+        "mail.unsubscribe",
+        "mail.unsubscribe_now",
+        "mail.save_choices",
     }
 )
 PROGRAM_FREE_BLUEPRINTS = frozenset({"department"})
