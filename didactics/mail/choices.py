@@ -14,7 +14,7 @@ def _choices(person: User) -> list[tuple[str, str, bool]]:
     return [(k, preferences.OPTIONAL[k], preferences.is_on(person, k)) for k in kinds]
 
 
-@page_sections.register("person", "mail/_choices.html", order=90)
+@page_sections.register("person", "mail/_choices.html", order=150)
 def person_mail(person: User, viewer) -> dict | None:
     """Only the person sets their own: no one else decides what reaches their inbox."""
     if viewer.id != person.id:

@@ -74,3 +74,26 @@ def test_the_outbox_says_when_it_is_empty(new_page, users):
     page.goto("/outbox")
     expect(page.get_by_text("No e-mails yet.")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_a_fellow_turns_reminders_off_on_their_page(app, new_page, users, viewport):
+    page = new_page(viewport)
+    sign_in(page, users["fellow"].email, PASSWORD)
+    if viewport is PHONE:
+        page.get_by_text("Menu").click()
+    page.get_by_role("link", name="My record").click()
+    page.wait_for_load_state()
+    choices = page.locator("#mail-choices")
+    expect(choices).to_contain_text("Which e-mails you get")
+    page.evaluate("window.__stayed = true")
+    choices.locator('input[value="reminder"]').uncheck()
+    choices.get_by_role("button", name="Save").click()
+    expect(page.locator("#mail-choices")).to_contain_text("Saved")
+    assert page.evaluate("window.__stayed === true")  # swapped in place, no reload
+    expect(page.locator('#mail-choices input[value="reminder"]')).not_to_be_checked()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    if viewport is PHONE:
+        screenshot(page, "mail-choices-phone")
+    with app.app_context():
+        assert db.session.get(User, users["fellow"].id).mail_off == ["reminder"]
