@@ -708,3 +708,82 @@ def test_each_person_sets_their_own_e_mail_choices(mail_app, mail_client, users)
     other = mail_client.get(f"/people/{users['fellow'].id}").get_data(as_text=True)
     assert "Which e-mails you get" not in other
     assert mail_app.test_client().post("/account/e-mail", data={}).status_code in (302, 400)
+
+
+# -- change notices ---------------------------------------------------------------------------
+
+NOTICE_NOW = aware(2026, 11, 30, 23)
+NOTICE_SERIES = {
+    "kind": "pain_conference", "title": "Pain conference", "rhythm": "weekly", "weekday": "2",
+    "nth": "1", "starts_on": "2026-12-01", "ends_on": "2026-12-31", "start_time": "07:00",
+    "duration_min": "60", "location": "Barnes-Jewish Hospital",
+}  # fmt: skip
+
+
+def _notices(app):
+    return [m for m in outbox(app) if m.kind.startswith("notice")]
+
+
+def test_a_series_edit_sends_each_person_one_notice_listing_their_sessions(
+    mail_app, mail_client, users, make_user, make_kind, smtp
+):
+    make_kind("pain_conference")
+    other_fellow = make_user("fellow", name="Dr. Second Fellow")
+    with time_machine.travel(NOTICE_NOW, tick=False):
+        mail_client.login(users["coordinator"])
+        mail_client.post("/schedule/series", data=NOTICE_SERIES)
+        assert _notices(mail_app) == []  # a new series changes nobody's plans
+        with mail_app.app_context():
+            from didactics.schedule.models import Series
+
+            series_id = db.session.scalar(sa.select(Series.id))
+        response = mail_client.post(
+            f"/schedule/series/{series_id}/edit",
+            data={"title": "Pain conference", "start_time": "07:30", "duration_min": "60",
+                  "location": "Auditorium", "ends_on": "2026-12-31"},
+        )  # fmt: skip
+        assert response.status_code == 302
+        notices = _notices(mail_app)
+        # Both fellows are expected at a pain conference; faculty and guests are not.
+        assert sorted(m.recipient for m in notices) == sorted(
+            [users["fellow"].email, other_fellow.email]
+        )
+        send_mail(mail_app)
+    message = next(m for m in smtp.received if m["To"] == users["fellow"].email)
+    assert message["Subject"] == "5 sessions changed in Pain Medicine Fellowship"
+    text, _html = parts(message)
+    assert text.count("- Moved: Pain conference") == 5
+    assert "Wed 2 Dec at 07:00 — now Wed 2 Dec at 07:30, Auditorium" in text
+
+
+def test_a_cancelled_session_reaches_its_presenter_audience_and_registrants_once(
+    mail_app, mail_client, users, make_user, make_session, smtp
+):
+    from didactics.signups.models import Registration, Slot
+
+    fellow, faculty, guest = users["fellow"], users["faculty"], users["guest"]
+    with time_machine.travel(NOTICE_NOW, tick=False):
+        session = make_session("journal_club", start=aware(2026, 12, 9, 0), title="Journal club")
+        with mail_app.app_context():
+            slot = db.session.scalar(sa.select(Slot).where(Slot.session_id == session.id))
+            slot.user_id = faculty.id
+            db.session.add(Registration(session_id=session.id, user_id=guest.id,
+                                        created_dt=NOTICE_NOW))  # fmt: skip
+            db.session.get(User, fellow.id).mail_off = ["notice"]  # turned off by the fellow
+            db.session.commit()
+        mail_client.login(users["coordinator"])
+        # No reason: refused, nothing changed, nothing queued.
+        refused = {"reason": "", "confirmed": "1"}
+        mail_client.post(f"/sessions/{session.id}/cancel", data=refused)
+        assert _notices(mail_app) == []
+        with mail_app.app_context():
+            from didactics.schedule.models import Session, SessionStatus
+
+            assert db.session.get(Session, session.id).status == SessionStatus.SCHEDULED
+        mail_client.post(f"/sessions/{session.id}/cancel",
+                         data={"reason": "Speaker ill", "confirmed": "1"})  # fmt: skip
+        notices = {m.recipient: m for m in _notices(mail_app)}
+    assert set(notices) == {faculty.email, guest.email}  # the fellow turned notices off
+    assert notices[faculty.email].kind == "notice_presenter"
+    assert notices[guest.email].subject == "Cancelled: Journal club, Tue 8 Dec at 18:00"
+    assert "Speaker ill" in notices[guest.email].text_body

@@ -433,3 +433,17 @@ def test_a_message_comes_from_the_program_it_is_about(app, world):
         email = compose(message)
         assert parseaddr(email["From"])[0] == "Regional Anesthesia Fellowship"
         assert "Regional Anesthesia Fellowship" in email["Subject"]
+
+
+def test_cancelling_a_shared_session_tells_every_program_it_is_offered_to(app, client, world):
+    from didactics.mail.models import OutboxMessage
+
+    with time_machine.travel(START - timedelta(days=2), tick=False):
+        login(client, world, "a_coordinator")
+        client.post(f"/sessions/{world.rounds}/cancel",
+                    data={"reason": "Visiting professor ill", "confirmed": "1"})  # fmt: skip
+    with app.app_context():
+        told = set(db.session.scalars(sa.select(OutboxMessage.recipient).where(
+            OutboxMessage.kind.like("notice%"))))  # fmt: skip
+    people = world.people
+    assert told == {people["a_fellow"][1], people["b_fellow"][1], people["both"][1]}

@@ -10,12 +10,13 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 # kind → what the person page calls it; the order of the page.
 OPTIONAL = {
+    "notice": "A session you are expected at cancelled, moved or in another room",
     "reminder": "Reminders 7 days and 1 day before a session you present at",
     "away_decision": "The decision on your away time",
     "away_request": "Away time requests to decide (coordinators)",
     "place": "A place that opens for you on a cadaver lab's waitlist",
 }
-ALWAYS = {"invitation"}
+ALWAYS = {"invitation", "notice_presenter"}
 # The link in a message that cannot be turned off turns off every optional kind.
 EVERYTHING = "all"
 SALT = "unsubscribe"

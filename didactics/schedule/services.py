@@ -6,6 +6,7 @@ from datetime import date, datetime, time, timedelta
 import sqlalchemy as sa
 
 from didactics.extensions import db
+from didactics.mail import notices
 from didactics.models import utcnow
 from didactics.program.models import get_program
 from didactics.schedule.models import Closure, Kind, Series, Session, SessionStatus
@@ -146,6 +147,10 @@ def update_series(series: Series, *, title: str, start_time: time, duration_min:
         start = start.astimezone(now.tzinfo)
         moved = start != session.start_dt or location != session.location
         moved = moved or start + timedelta(minutes=duration_min) != session.end_dt
+        if start != session.start_dt:
+            notices.note(session, "moved", session.start_dt, session.location)
+        if location != session.location:
+            notices.note(session, "room", session.start_dt, session.location)
         if moved or title != session.title or notes != session.notes:
             session.start_dt = start
             session.end_dt = start + timedelta(minutes=duration_min)
@@ -180,6 +185,11 @@ def update_session(session: Session, *, start: datetime, minutes: int, **fields)
     end = start + timedelta(minutes=minutes)
     moved = (start, end, fields.get("location", session.location)) != (
         session.start_dt, session.end_dt, session.location)  # fmt: skip
+    old_start, old_location = session.start_dt, session.location
+    if start != old_start:
+        notices.note(session, "moved", old_start, old_location)
+    if fields.get("location", old_location) != old_location:
+        notices.note(session, "room", old_start, old_location)
     session.start_dt, session.end_dt = start, end
     for name in EDITABLE:
         if name in fields:
@@ -196,6 +206,7 @@ def cancel_session(session: Session, reason: str) -> None:
     session.status = SessionStatus.CANCELLED
     session.cancel_reason = reason
     session.bump_sequence()
+    notices.note(session, "cancelled")
 
 
 def restore_session(session: Session) -> None:
