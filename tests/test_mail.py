@@ -697,12 +697,17 @@ def test_each_person_sets_their_own_e_mail_choices(mail_app, mail_client, users)
                                 headers={"HX-Request": "true"})  # fmt: skip
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and "Saved" in body and "<html" not in body
+    from didactics.mail.preferences import OPTIONAL
+
+    shown = set(OPTIONAL) - {"away_request"}  # a coordinator's, not a fellow's
     with mail_app.app_context():
-        assert db.session.get(User, users["fellow"].id).mail_off == ["reminder"]
+        assert db.session.get(User, users["fellow"].id).mail_off == sorted(
+            shown - {"away_decision", "place"}
+        )
     # Unknown kinds are ignored; nobody sets another's choices (the page shows none).
     mail_client.post("/account/e-mail", data={"on": ["reminder", "nonsense"]})
     with mail_app.app_context():
-        assert db.session.get(User, users["fellow"].id).mail_off == ["away_decision", "place"]
+        assert db.session.get(User, users["fellow"].id).mail_off == sorted(shown - {"reminder"})
     mail_client.logout()
     mail_client.login(users["coordinator"])
     other = mail_client.get(f"/people/{users['fellow'].id}").get_data(as_text=True)
@@ -787,3 +792,81 @@ def test_a_cancelled_session_reaches_its_presenter_audience_and_registrants_once
     assert notices[faculty.email].kind == "notice_presenter"
     assert notices[guest.email].subject == "Cancelled: Journal club, Tue 8 Dec at 18:00"
     assert "Speaker ill" in notices[guest.email].text_body
+
+
+# -- the weekly digest ----------------------------------------------------------------------
+
+SUNDAY_EVENING = aware(2026, 12, 7, 0, 30)  # Sun 6 Dec, 18:30 in Chicago
+
+
+def _many_fellows(app, n: int) -> None:
+    """``n`` fellows of the first program, written in two statements."""
+    from didactics.auth.models import new_feed_token
+    from didactics.program.models import Membership
+
+    with app.app_context():
+        now = utcnow()
+        base = db.session.scalar(sa.select(sa.func.coalesce(sa.func.max(User.id), 0)))
+        db.session.execute(sa.insert(User.__table__), [
+            {"id": base + i + 1, "email": f"many{base + i}@hospital.org", "name": f"Fellow {i}",
+             "is_active": True, "is_admin": False, "mail_off": [], "feed_token": new_feed_token(),
+             "created_dt": now, "updated_dt": now} for i in range(n)])  # fmt: skip
+        db.session.execute(sa.insert(Membership.__table__), [
+            {"user_id": base + i + 1, "program_id": 1, "role": "fellow", "created_dt": now}
+            for i in range(n)])  # fmt: skip
+        if db.engine.dialect.name == "postgresql":
+            ids = "(SELECT max(id) FROM users)"
+            db.session.execute(
+                sa.text(f"SELECT setval(pg_get_serial_sequence('users', 'id'), {ids})")
+            )
+        db.session.commit()
+
+
+def test_the_weekly_digest_for_2000_people_costs_the_same_queries_as_for_20(
+    app, users, make_session, count_queries
+):
+    from didactics.mail.digest import enqueue_digests
+
+    for day in (8, 9, 10):
+        make_session("pain_conference", start=aware(2026, 12, day, 13), title=f"Conference {day}")
+    _many_fellows(app, 20)
+    with app.app_context(), count_queries() as few:
+        assert enqueue_digests(SUNDAY_EVENING) == 20 + len(users)
+        db.session.commit()
+    with app.app_context():
+        db.session.execute(sa.delete(OutboxMessage))
+        db.session.commit()
+    _many_fellows(app, 1980)
+    with app.app_context(), count_queries() as many:
+        assert enqueue_digests(SUNDAY_EVENING) == 2000 + len(users)
+        db.session.commit()
+    assert many.count == few.count, (few.statements, many.statements)
+    # Once a week: the next run that evening queues none.
+    with app.app_context():
+        assert enqueue_digests(SUNDAY_EVENING + timedelta(hours=2)) == 0
+
+
+def test_the_digest_says_each_persons_part_and_comes_on_sunday_evening(
+    app, users, make_session, make_kind
+):
+    from didactics.mail.digest import enqueue_digests
+    from didactics.signups.models import Slot
+
+    make_kind("lecture")
+    talk = make_session("lecture", start=aware(2026, 12, 8, 13), title="Buprenorphine")
+    make_session("pain_conference", start=aware(2026, 12, 9, 13), title="Case conference")
+    make_session("pain_conference", start=aware(2026, 12, 16, 13), title="The week after")
+    with app.app_context():
+        slot = db.session.scalar(sa.select(Slot).where(Slot.session_id == talk.id))
+        slot.user_id = users["faculty"].id
+        db.session.commit()
+        assert enqueue_digests(SUNDAY_EVENING - timedelta(hours=1)) == 0  # 17:30: not yet
+        enqueue_digests(SUNDAY_EVENING)
+        db.session.commit()
+        digests = {m.recipient: m for m in db.session.scalars(sa.select(OutboxMessage))}
+    fellow = digests[users["fellow"].email].text_body
+    assert "Wed 9 Dec 07:00  Case conference" in fellow and "[expected]" in fellow
+    assert "The week after" not in fellow
+    faculty = digests[users["faculty"].email]
+    assert "[you present (presenter)]" in faculty.text_body
+    assert faculty.subject == "Next week in Pain Medicine Fellowship: 2 sessions"

@@ -17,14 +17,18 @@ from didactics.extensions import db
 @click.option("--retry-now", is_flag=True, help="Try waiting messages now.")
 def send_mail_command(loop: bool, every: int, retry_now: bool) -> None:
     """Send the e-mails that are due from the outbox."""
+    from didactics.mail.digest import enqueue_digests
     from didactics.mail.reminders import enqueue_due
     from didactics.mail.sending import is_configured, send_due, waiting_count
 
     def queue_reminders() -> None:
         queued = enqueue_due()
+        digests = enqueue_digests()
         db.session.commit()
         if queued:
             click.echo(f"Queued {queued} reminder(s).")
+        if digests:
+            click.echo(f"Queued {digests} weekly digest(s).")
 
     queue_reminders()
     if not is_configured():

@@ -10,6 +10,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 # kind → what the person page calls it; the order of the page.
 OPTIONAL = {
+    "digest": "The weekly digest, Sunday evening: next week's sessions and your part in each",
     "notice": "A session you are expected at cancelled, moved or in another room",
     "reminder": "Reminders 7 days and 1 day before a session you present at",
     "away_decision": "The decision on your away time",
