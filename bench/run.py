@@ -537,6 +537,41 @@ def count_queries(url: str, plan: dict, fresh: tuple = ()) -> dict:
     return counts
 
 
+def digest_timing(url: str) -> dict:
+    """Queuing the weekly digest for everyone in the dataset (rolled back after): how long,
+    and in how many queries."""
+    from datetime import datetime, timedelta
+    from datetime import time as clock
+
+    from didactics import create_app
+    from didactics.extensions import db
+    from didactics.mail.digest import enqueue_digests
+    from didactics.program.models import Program
+
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET, "SERVER_NAME": "bench.local"}
+    )
+    with app.app_context():
+        program = db.session.scalar(sa.select(Program).order_by(Program.id).limit(1))
+        today = program.today()
+        sunday = today + timedelta(days=(6 - today.weekday()) % 7)
+        evening = datetime.combine(sunday, clock(18, 30), program.tz)
+        statements = []
+
+        def listener(conn, cursor, statement, *args):
+            statements.append(statement)
+
+        sa.event.listen(db.engine, "before_cursor_execute", listener)
+        started = time.perf_counter()
+        try:
+            queued = enqueue_digests(evening)
+            seconds = time.perf_counter() - started
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", listener)
+            db.session.rollback()
+    return {"people": queued, "seconds": round(seconds, 2), "queries": len(statements)}
+
+
 def feed_ratio(url: str, rounds: int = 20) -> dict:
     """Building a fellow's year feed against bare icalendar serialisation of its events."""
     from icalendar import Calendar, Event
@@ -737,7 +772,8 @@ def run_dataset(backend: str, size: str, args) -> dict:
         result["vs_healthz"] = result.get("vs_healthz_rounds") or (
             result["rps"] / floor if floor else None
         )
-    return {"facts": facts, "endpoints": results, "feed": feed_ratio(url)}
+    return {"facts": facts, "endpoints": results, "feed": feed_ratio(url),
+            "digest": digest_timing(url)}  # fmt: skip
 
 
 # -- flat as history grows, measured in turns ---------------------------------------------------
@@ -868,6 +904,12 @@ def print_table(label: str, data: dict) -> None:
         f"year feed: {feed['events']} events, {feed['feed_ms']:.1f} ms vs bare icalendar "
         f"{feed['bare_icalendar_ms']:.1f} ms = {feed['ratio']:.2f}×"
     )
+    digest = data.get("digest")
+    if digest:
+        print(
+            f"weekly digest: {digest['people']} people queued in {digest['seconds']:.2f} s, "
+            f"{digest['queries']} queries"
+        )
 
 
 # The room burst (bench/burst.py) and the phone's wait (bench/phone.py), in milliseconds.
