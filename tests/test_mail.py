@@ -870,3 +870,51 @@ def test_the_digest_says_each_persons_part_and_comes_on_sunday_evening(
     faculty = digests[users["faculty"].email]
     assert "[you present (presenter)]" in faculty.text_body
     assert faculty.subject == "Next week in Pain Medicine Fellowship: 2 sessions"
+
+
+# -- open slots ------------------------------------------------------------------------------
+
+
+def test_fellows_below_target_are_nudged_a_week_before_an_open_slots_cut_off(
+    mail_app, users, make_user, make_kind, make_session, smtp
+):
+    from didactics.signups.models import Slot
+
+    make_kind("pain_conference", yearly_target=1)
+    behind, done = users["fellow"], make_user("fellow", name="Dr. Done Already")
+    now = aware(2026, 12, 1, 15)  # Tue 1 Dec; the cut-off is 7 days, so 14 days ahead
+    with time_machine.travel(now, tick=False):
+        open_one = make_session("pain_conference", start=aware(2026, 12, 15, 13), title="Open")
+        taken = make_session("pain_conference", start=aware(2026, 12, 2, 13), title="Earlier")
+        with mail_app.app_context():
+            earlier = db.session.scalar(sa.select(Slot).where(Slot.session_id == taken.id))
+            earlier.user_id = done.id
+            db.session.commit()
+        assert "Queued 1 nudge(s) about open slots." in send_mail(mail_app)
+        assert "nudge" not in send_mail(mail_app)  # again: nothing more
+    # (The other fellow gets the reminder of tomorrow's session, not a nudge.)
+    (nudge,) = [m for m in smtp.received if m["Subject"].startswith("Open:")]
+    assert nudge["To"] == behind.email
+    assert nudge["Subject"] == "Open: case presenter at Open, Tue 15 Dec"
+    text, _ = parts(nudge)
+    assert "You have 0 of the 1" in text
+    link = re.search(r"http://localhost(/\S+)", text).group(1)
+    assert link == f"/sessions/{open_one.id}"
+
+
+def test_a_nudge_for_a_slot_taken_meanwhile_is_not_sent(app, mail_app, users, make_kind,
+                                                        make_session, make_app, smtp):  # fmt: skip
+    from didactics.signups.models import Slot
+
+    make_kind("pain_conference", yearly_target=1)
+    with time_machine.travel(aware(2026, 12, 1, 15), tick=False):
+        session = make_session("pain_conference", start=aware(2026, 12, 15, 13), title="Open")
+        send_mail(make_app())  # no server: queued, waiting
+        with mail_app.app_context():
+            slot = db.session.scalar(sa.select(Slot).where(Slot.session_id == session.id))
+            slot.user_id = users["faculty"].id
+            db.session.commit()
+        send_mail(mail_app)
+    assert smtp.received == []
+    (row,) = [m for m in outbox(mail_app) if m.kind == "nudge"]
+    assert row.last_error == "Not sent: the slot was taken after it was queued."

@@ -18,15 +18,19 @@ from didactics.extensions import db
 def send_mail_command(loop: bool, every: int, retry_now: bool) -> None:
     """Send the e-mails that are due from the outbox."""
     from didactics.mail.digest import enqueue_digests
+    from didactics.mail.nudges import enqueue_nudges
     from didactics.mail.reminders import enqueue_due
     from didactics.mail.sending import is_configured, send_due, waiting_count
 
     def queue_reminders() -> None:
         queued = enqueue_due()
+        nudged = enqueue_nudges()
         digests = enqueue_digests()
         db.session.commit()
         if queued:
             click.echo(f"Queued {queued} reminder(s).")
+        if nudged:
+            click.echo(f"Queued {nudged} nudge(s) about open slots.")
         if digests:
             click.echo(f"Queued {digests} weekly digest(s).")
 

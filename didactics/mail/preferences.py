@@ -13,6 +13,7 @@ OPTIONAL = {
     "digest": "The weekly digest, Sunday evening: next week's sessions and your part in each",
     "notice": "A session you are expected at cancelled, moved or in another room",
     "reminder": "Reminders 7 days and 1 day before a session you present at",
+    "nudge": "Open presenter slots, when you are below a kind's yearly target",
     "away_decision": "The decision on your away time",
     "away_request": "Away time requests to decide (coordinators)",
     "place": "A place that opens for you on a cadaver lab's waitlist",

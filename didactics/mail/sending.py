@@ -135,10 +135,16 @@ def _no_longer_wanted(row: OutboxMessage, person: User | None) -> str:
 
     if person is not None and not is_on(person, row.kind):
         return f"{person.name} turned these e-mails off after it was queued."
-    if row.session_id is not None and row.kind == "reminder":
+    if row.session_id is not None and row.kind in ("reminder", "nudge"):
         session = db.session.get(Session, row.session_id)
         if session is not None and session.status == SessionStatus.CANCELLED:
             return "the session was cancelled after it was queued."
+    if row.kind == "nudge" and row.dedupe_key:
+        from didactics.signups.models import Slot
+
+        slot = db.session.get(Slot, int(row.dedupe_key.split(":")[1]))
+        if slot is None or not slot.is_open:
+            return "the slot was taken after it was queued."
     return ""
 
 
