@@ -447,3 +447,21 @@ def test_cancelling_a_shared_session_tells_every_program_it_is_offered_to(app, c
             OutboxMessage.kind.like("notice%"))))  # fmt: skip
     people = world.people
     assert told == {people["a_fellow"][1], people["b_fellow"][1], people["both"][1]}
+
+
+def test_a_person_in_two_programs_gets_one_digest_covering_both(app, world):
+    from didactics.mail.digest import enqueue_digests
+    from didactics.mail.models import OutboxMessage
+
+    sunday = START - timedelta(days=2) + timedelta(hours=5, minutes=30)  # Sun 22 Nov, 18:30
+    with app.app_context():
+        enqueue_digests(sunday)
+        db.session.commit()
+        mine = db.session.scalars(sa.select(OutboxMessage).where(
+            OutboxMessage.kind == "digest", OutboxMessage.recipient == "both@hospital.org"
+        )).all()  # fmt: skip
+    (digest,) = mine
+    assert "Pain Medicine Fellowship, Regional Anesthesia Fellowship" in digest.subject
+    body = digest.text_body
+    assert "Alpha lecture on opioids" in body and "Bravo nerve block workshop" in body
+    assert body.count("Grand rounds: perioperative care") == 1
