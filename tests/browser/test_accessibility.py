@@ -26,6 +26,7 @@ from didactics.auth.util import set_password_token
 from didactics.demo import build_demo
 from didactics.extensions import db
 from didactics.mail.models import OutboxMessage
+from didactics.mail.preferences import unsubscribe_token
 from didactics.schedule.models import Kind, Series, Session, SessionStatus
 from tests.browser.conftest import CHROMIUM, PHONE, ROOT, sign_in
 from tests.conftest import SECRET, rules
@@ -71,6 +72,7 @@ class Demo:
     other_fellow: int
     token: str  # a valid set-password link for a guest
     message: int  # an e-mail in the outbox that waits after a failed attempt
+    unsubscribe: str  # a fellow's one-click unsubscribe token
 
     @property
     def code(self) -> str:
@@ -99,6 +101,7 @@ PARAMETERISED = {
     "attendance.sheet": lambda d: [f"/sessions/{d.now}/sheet"],
     "auth.set_password": lambda d: [f"/set-password/{d.token}", "/set-password/not-a-link"],
     "mail.message": lambda d: [f"/outbox/{d.message}"],
+    "mail.unsubscribe": lambda d: [f"/e-mail/unsubscribe/{d.unsubscribe}"],
 }
 
 # The same pages in other states worth a look: filters, a search, refusals, a 404.
@@ -141,7 +144,10 @@ def demo(app) -> Demo:
             .order_by(Session.start_dt.desc())
         )
         fellows = db.session.scalars(
-            sa.select(User.id).where(User.email.like("fellow%")).order_by(User.email)
+            # The pain fellowship's own (fellow-regional1… are another program's).
+            sa.select(User.id)
+            .where(User.email.in_(["fellow1@example.org", "fellow2@example.org"]))
+            .order_by(User.email)
         ).all()
         guest = db.session.scalar(sa.select(User).where(User.email == ROLES["guest"]))
         return Demo(
@@ -158,6 +164,7 @@ def demo(app) -> Demo:
             message=db.session.scalar(
                 sa.select(OutboxMessage.id).where(OutboxMessage.attempts > 1).limit(1)
             ),
+            unsubscribe=unsubscribe_token(fellows[0], "reminder"),
         )
 
 
