@@ -7,7 +7,7 @@ from sqlalchemy.orm import joinedload
 
 from didactics.auth import bp, oidc, signins
 from didactics.auth.forms import ChangePasswordForm, LoginForm, SetPasswordForm
-from didactics.auth.models import SignIn, User, key_hash
+from didactics.auth.models import Membership, SignIn, User, key_hash
 from didactics.auth.util import LinkError, coordinator_required, user_for_token
 from didactics.extensions import db, limiter, login_manager
 from didactics.web import is_htmx, page_sections, render, safe_next
@@ -16,7 +16,9 @@ from didactics.web import is_htmx, page_sections, render, safe_next
 # is still theirs (their memberships, with their programs, come in a second).
 _PERSON = (
     select(User)
-    .options(joinedload(User.memberships))
+    # Outer joins in a row, not a nested (memberships JOIN program): SQLite would build the
+    # nested join for every membership of the deployment before picking this person's.
+    .options(joinedload(User.memberships).joinedload(Membership.program, innerjoin=False))
     .where(User.id == bindparam("id"))
     .execution_options(all_programs=True)
 )
