@@ -71,11 +71,13 @@ def insert_user(conn, email: str, role: str | None = None) -> None:
     now = sa.func.now()
     values = {"email": email, "name": email.split("@")[0].title(), "is_active": True,
               "feed_token": f"token-{email}", "created_dt": now, "updated_dt": now}  # fmt: skip
+    types = {}
     if role is not None:
         values["role"] = role
     else:
-        values["is_admin"] = False
-    old_users = sa.table("users", *(sa.column(name) for name in values))
+        values["is_admin"], values["mail_off"] = False, []
+        types["mail_off"] = sa.JSON
+    old_users = sa.table("users", *(sa.column(name, types.get(name)) for name in values))
     conn.execute(sa.insert(old_users).values(**values))
 
 
